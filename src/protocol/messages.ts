@@ -1,0 +1,75 @@
+/**
+ * The signaling protocol: JSON messages over the WebSocket at `/ws`.
+ * One schema, imported by the server and bundled into the browser app.
+ *
+ * Either side may send `offer`; the other replies with `answer`. ICE candidates
+ * trickle both ways as `ice`; `candidate: null` means end-of-candidates.
+ * The server is the impolite peer: the browser rolls back on glare.
+ */
+import { z } from 'zod';
+
+/** Largest signaling message the server accepts, in bytes (UTF-8). */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+const sdp = z.string().min(1, 'sdp is empty').max(MAX_MESSAGE_BYTES);
+
+export const IceCandidate = z.object({
+  candidate: z.string().max(1024),
+  sdpMid: z.string().max(64).nullish(),
+  sdpMLineIndex: z.number().int().min(0).max(1023).nullish(),
+  usernameFragment: z.string().max(256).nullish(),
+});
+export type IceCandidate = z.infer<typeof IceCandidate>;
+
+export const Offer = z.object({ type: z.literal('offer'), sdp });
+export const Answer = z.object({ type: z.literal('answer'), sdp });
+export const Ice = z.object({ type: z.literal('ice'), candidate: IceCandidate.nullable() });
+/** Client asks the server to start a negotiation (the server then sends `offer`). */
+export const Negotiate = z.object({ type: z.literal('negotiate') });
+
+export const ClientMessage = z.discriminatedUnion('type', [Offer, Answer, Ice, Negotiate]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+export const ErrorCode = z.enum([
+  'bad-json',
+  'bad-message',
+  'too-large',
+  'bad-sdp',
+  'no-video',
+  'no-offer',
+  'wrong-state',
+  'internal',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const Welcome = z.object({ type: z.literal('welcome'), peerId: z.string() });
+export const ErrorMessage = z.object({ type: z.literal('error'), code: ErrorCode, message: z.string() });
+
+export const ServerMessage = z.discriminatedUnion('type', [Welcome, Offer, Answer, Ice, ErrorMessage]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+export type ParseResult =
+  | { ok: true; message: ClientMessage }
+  | { ok: false; code: ErrorCode; message: string };
+
+/** Parse one raw WebSocket frame from a client. Never throws. */
+export function parseClientMessage(raw: string | Uint8Array): ParseResult {
+  const bytes = typeof raw === 'string' ? new TextEncoder().encode(raw).length : raw.byteLength;
+  if (bytes > MAX_MESSAGE_BYTES) {
+    return { ok: false, code: 'too-large', message: `message is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}` };
+  }
+  const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'bad-json', message: 'message is not valid JSON' };
+  }
+  const result = ClientMessage.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue && issue.path.length ? ` at ${issue.path.join('.')}` : '';
+    return { ok: false, code: 'bad-message', message: `invalid message${where}: ${issue?.message ?? 'unknown'}` };
+  }
+  return { ok: true, message: result.data };
+}
