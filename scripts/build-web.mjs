@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+/**
+ * Builds the browser app into dist/web/:
+ *   web/main.ts           -> dist/web/app.js
+ *   web/detect/worker.ts  -> dist/web/detect-worker.js   (module worker)
+ *   web/index.html, web/style.css copied as-is.
+ *
+ * Usage: node scripts/build-web.mjs [--watch] [--no-minify]
+ * Exits non-zero on any build error.
+ */
+import { build, context } from 'esbuild';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = path.join(root, 'dist', 'web');
+const args = new Set(process.argv.slice(2));
+const watch = args.has('--watch');
+const minify = !args.has('--no-minify');
+
+/** @type {import('esbuild').BuildOptions} */
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'chrome120',
+  sourcemap: true,
+  minify,
+  legalComments: 'none',
+  logLevel: 'warning',
+  define: { 'process.env.NODE_ENV': '"production"' },
+};
+
+const entries = [
+  { entryPoints: ['web/main.ts'], outfile: path.join(outdir, 'app.js') },
+  { entryPoints: ['web/detect/worker.ts'], outfile: path.join(outdir, 'detect-worker.js') },
+];
+
+const staticFiles = ['index.html', 'style.css'];
+
+async function copyStatic() {
+  await Promise.all(staticFiles.map((f) => copyFile(path.join(root, 'web', f), path.join(outdir, f))));
+}
+
+async function main() {
+  const t0 = performance.now();
+  await rm(outdir, { recursive: true, force: true });
+  await mkdir(outdir, { recursive: true });
+  if (watch) {
+    for (const e of entries) {
+      const ctx = await context({ ...common, ...e });
+      await ctx.watch();
+    }
+    await copyStatic();
+    console.log(`build-web: watching (static files are copied once; re-run for html/css changes)`);
+    return;
+  }
+  await Promise.all(entries.map((e) => build({ ...common, ...e })));
+  await copyStatic();
+  console.log(`build-web: dist/web built in ${Math.round(performance.now() - t0)} ms`);
+}
+
+main().catch((err) => {
+  // esbuild already printed its diagnostics; print anything else.
+  if (!err?.errors) console.error(err);
+  console.error('build-web: FAILED');
+  process.exit(1);
+});

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * `npm test`: makes sure Chromium is there, builds, then runs every test
+ * (unit, integration, browser) with node's test runner.
+ *
+ * Network hygiene: when run as root with `unshare` available, the tests run in a
+ * fresh network namespace that has only the loopback interface, so no test can
+ * reach any address but 127.0.0.1. Set FACECAST_NETNS=0 to skip that.
+ *
+ * Usage: npm test [-- FILE_OR_DIR ...]
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+
+function run(cmd, cmdArgs, opts = {}) {
+  const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.error) {
+    console.error(`npm test: could not run ${cmd}: ${r.error.message}`);
+    process.exit(1);
+  }
+  return r.status ?? 1;
+}
+
+function testFiles(targets) {
+  const out = [];
+  const walk = (p) => {
+    const s = statSync(p);
+    if (s.isDirectory()) for (const e of readdirSync(p).sort()) walk(path.join(p, e));
+    else if (p.endsWith('.test.ts')) out.push(path.relative(root, p));
+  };
+  for (const t of targets) walk(path.resolve(root, t));
+  return out;
+}
+
+const inNetns = process.env.FACECAST_IN_NETNS === '1';
+if (!inNetns) {
+  if (run(process.execPath, ['scripts/ensure-chromium.mjs']) !== 0) process.exit(1);
+  console.log('> build');
+  if (run('npm', ['run', '--silent', 'build']) !== 0) process.exit(1);
+  const canUnshare =
+    process.env.FACECAST_NETNS !== '0' &&
+    process.getuid?.() === 0 &&
+    spawnSync('unshare', ['-n', 'true']).status === 0;
+  if (canUnshare) {
+    console.log('> tests in a fresh network namespace (loopback only)');
+    const script = `ip link set lo up && exec "${process.execPath}" scripts/test.mjs "$@"`;
+    const status = run('unshare', ['-n', 'sh', '-c', script, 'sh', ...args], {
+      env: { ...process.env, FACECAST_IN_NETNS: '1' },
+    });
+    process.exit(status);
+  }
+  console.log('> tests (no network namespace: not root or unshare unavailable; traffic stays on 127.0.0.1 by configuration)');
+}
+
+const files = testFiles(args.length ? args : ['test/unit', 'test/integration', 'test/e2e']);
+if (files.length === 0) {
+  console.error('npm test: no test files found');
+  process.exit(1);
+}
+const status = run(process.execPath, [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=1',
+  '--test-reporter=spec',
+  ...files,
+]);
+process.exit(status);

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, parseServeArgs, SERVE_HELP } from './config.js';
+import { startServer, type ServerState } from './server.js';
+import { renderStateTable } from './state-table.js';
+
+const HELP = `Usage: facecast <command> [options]
+
+Commands:
+  serve     serve the app and the SFU (default)
+  state     print the server's peers as a table (--url http://127.0.0.1:8080, --json)
+
+Run "facecast serve --help" for the server's options.
+`;
+
+/** One line on stderr, exit code 1: no stack traces for the user's mistakes. */
+function die(message: string): never {
+  process.stderr.write(`facecast: ${message}\n`);
+  process.exit(1);
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const config = parseServeArgs(argv);
+  if (config === 'help') {
+    process.stdout.write(SERVE_HELP);
+    return;
+  }
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') die(`port ${config.port} on ${config.host} is already in use (try --port)`);
+    if (e.code === 'EADDRNOTAVAIL') die(`cannot listen on ${config.host}: address not available`);
+    if (e.code === 'EACCES') die(`no permission to listen on ${config.host}:${config.port}`);
+    die(e.message);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 5000);
+    force.unref();
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function state(argv: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { url: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (err) {
+    die((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write('Usage: facecast state [--url http://127.0.0.1:8080] [--json]\n');
+    return;
+  }
+  const base = values.url ?? process.env.FACECAST_URL ?? 'http://127.0.0.1:8080';
+  let body: ServerState;
+  try {
+    const res = await fetch(new URL('/api/state', base));
+    if (!res.ok) die(`${base} answered ${res.status}`);
+    body = (await res.json()) as ServerState;
+  } catch (err) {
+    die(`cannot reach ${base}: ${(err as Error).message}`);
+  }
+  process.stdout.write(values.json ? JSON.stringify(body, null, 2) + '\n' : renderStateTable(body) + '\n');
+}
+
+async function main(): Promise<void> {
+  const [first, ...rest] = process.argv.slice(2);
+  if (first === '-h' || first === '--help' || first === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (first === 'state') return state(rest);
+  if (first === 'serve') return serve(rest);
+  if (first === undefined || first.startsWith('-')) return serve(process.argv.slice(2));
+  die(`unknown command "${first}" (try --help)`);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) die(err.message);
+  die((err as Error).message ?? String(err));
+});

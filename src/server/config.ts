@@ -1,0 +1,134 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import type { IceSettings } from '../sfu/werift.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  ice: IceSettings;
+  /** Address announced in candidates instead of the gathered one (behind NAT). */
+  publicIp?: string;
+  /** Seconds of ICE silence before a peer is dropped. */
+  iceTimeoutS: number;
+  /** Where the built browser app lives. */
+  webRoot?: string;
+}
+
+/** A configuration error: printed as one line, exit code 1. */
+export class ConfigError extends Error {}
+
+export const SERVE_HELP = `Usage: facecast serve [options]
+
+Serves the facecast app and SFU.
+
+Options (each also read from FACECAST_<NAME> in the environment, e.g. FACECAST_PORT):
+  --host ADDR             listen address (default 127.0.0.1)
+  --port N                listen port (default 8080)
+  --log-level LEVEL       fatal|error|warn|info|debug|trace|silent (default info)
+  --ice-server URL        STUN/TURN server offered to peers; repeatable.
+                          TURN credentials: turn:USER:PASS@host:port or --ice-username/--ice-credential
+  --ice-username NAME     username for TURN servers given without one
+  --ice-credential PASS   credential for TURN servers given without one
+  --ice-interface ADDR    gather ICE candidates only on this IPv4 address
+                          (default: 127.0.0.1 when --host is a loopback address, else all interfaces)
+  --public-ip ADDR        announce this address in ICE candidates (server behind NAT)
+  --rtc-ports MIN-MAX     UDP port range for media (default: any)
+  --ice-timeout SECONDS   drop peers whose ICE is silent this long (default 30)
+  -h, --help              show this help
+`;
+
+const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function parseIceServer(url: string, username?: string, credential?: string): IceSettings['iceServers'][number] {
+  const m = /^(stuns?|turns?):(?:([^:@]+):([^@]+)@)?([^?]+)(\?.*)?$/.exec(url);
+  if (!m) throw new ConfigError(`--ice-server: "${url}" is not a stun:, stuns:, turn: or turns: URL`);
+  const [, scheme, user, pass, hostPort, query] = m;
+  const clean = `${scheme}:${hostPort}${query ?? ''}`;
+  if (scheme!.startsWith('turn')) {
+    const u = user ?? username;
+    const c = pass ?? credential;
+    if (!u || !c) throw new ConfigError(`--ice-server: TURN server "${clean}" needs a username and credential`);
+    return { urls: clean, username: u, credential: c };
+  }
+  return { urls: clean };
+}
+
+function parsePortRange(value: string): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(value);
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  if (!m || min < 1024 || max > 65535 || min >= max) {
+    throw new ConfigError(`--rtc-ports: "${value}" must be MIN-MAX with 1024 <= MIN < MAX <= 65535`);
+  }
+  return [min, max];
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '::1';
+
+/** Parse `serve` flags (with FACECAST_* env fallbacks). Throws ConfigError. */
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'log-level': { type: 'string' },
+        'ice-server': { type: 'string', multiple: true },
+        'ice-username': { type: 'string' },
+        'ice-credential': { type: 'string' },
+        'ice-interface': { type: 'string' },
+        'public-ip': { type: 'string' },
+        'rtc-ports': { type: 'string' },
+        'ice-timeout': { type: 'string' },
+        'web-root': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  const pick = (name: string, flag: string | undefined) => flag ?? env[`FACECAST_${name}`];
+
+  const host = pick('HOST', v.host) ?? '127.0.0.1';
+  const portText = pick('PORT', v.port) ?? '8080';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new ConfigError(`--port: "${portText}" is not a port number (0-65535)`);
+
+  const level = LogLevel.safeParse(pick('LOG_LEVEL', v['log-level']) ?? 'info');
+  if (!level.success) throw new ConfigError(`--log-level: must be one of ${LogLevel.options.join(', ')}`);
+
+  const username = pick('ICE_USERNAME', v['ice-username']);
+  const credential = pick('ICE_CREDENTIAL', v['ice-credential']);
+  const serverUrls = v['ice-server'] ?? (env.FACECAST_ICE_SERVERS ? env.FACECAST_ICE_SERVERS.split(',').filter(Boolean) : []);
+  const iceServers = serverUrls.map((url) => parseIceServer(url, username, credential));
+
+  const iface = pick('ICE_INTERFACE', v['ice-interface']) ?? (isLoopback(host) ? '127.0.0.1' : undefined);
+  if (iface !== undefined && !ipv4.test(iface)) throw new ConfigError(`--ice-interface: "${iface}" is not an IPv4 address`);
+  const publicIp = pick('PUBLIC_IP', v['public-ip']);
+  if (publicIp !== undefined && !ipv4.test(publicIp)) throw new ConfigError(`--public-ip: "${publicIp}" is not an IPv4 address`);
+  const ports = pick('RTC_PORTS', v['rtc-ports']);
+  const timeoutText = pick('ICE_TIMEOUT', v['ice-timeout']) ?? '30';
+  const iceTimeoutS = Number(timeoutText);
+  if (!Number.isFinite(iceTimeoutS) || iceTimeoutS <= 0 || iceTimeoutS > 3600) {
+    throw new ConfigError(`--ice-timeout: "${timeoutText}" must be seconds between 0 and 3600`);
+  }
+
+  return {
+    host,
+    port,
+    logLevel: level.data,
+    ice: { iceServers, interfaceAddress: iface, portRange: ports ? parsePortRange(ports) : undefined },
+    publicIp,
+    iceTimeoutS,
+    webRoot: pick('WEB_ROOT', v['web-root']),
+  };
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { MAX_MESSAGE_BYTES } from '../protocol/messages.js';
+import { Participant } from '../sfu/participant.js';
+import type { ServerConfig } from './config.js';
+import { SignalingSession } from './signaling.js';
+import { defaultMounts, serveStatic, type Mount } from './static.js';
+
+export interface FacecastServer {
+  readonly url: string;
+  readonly port: number;
+  readonly participants: ReadonlyMap<string, Participant>;
+  readonly log: Logger;
+  /** The JSON served at /api/state. */
+  state(): ServerState;
+  close(): Promise<void>;
+}
+
+export interface ServerState {
+  uptimeMs: number;
+  peers: ReturnType<Participant['snapshot']>[];
+}
+
+const SECURITY_HEADERS = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+  'x-content-type-options': 'nosniff',
+};
+
+/** Start the HTTP server, the signaling WebSocket at /ws and the SFU. */
+export async function startServer(config: ServerConfig, logger?: Logger): Promise<FacecastServer> {
+  const log = logger ?? pino({ level: config.logLevel });
+  const startedAt = Date.now();
+  const participants = new Map<string, Participant>();
+  const mounts: Mount[] = defaultMounts(config.webRoot);
+
+  const state = (): ServerState => ({
+    uptimeMs: Date.now() - startedAt,
+    peers: [...participants.values()].map((p) => p.snapshot()),
+  });
+
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+  };
+
+  const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    if (path === '/healthz') return json(res, 200, { ok: true });
+    if (path === '/api/state') return json(res, 200, state());
+    if (await serveStatic(req, res, mounts)) return;
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  };
+
+  const http: Server = createServer((req, res) => {
+    onRequest(req, res).catch((err: unknown) => {
+      log.error({ err }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('internal error\n');
+    });
+  });
+
+  // Accept frames a bit over the protocol limit so oversize messages get a clear `error`
+  // rather than a bare close; anything beyond this closes the socket (1009).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES });
+  http.on('upgrade', (req, socket, head) => {
+    if ((req.url ?? '').split('?')[0] !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const id = randomUUID().slice(0, 8);
+      const plog = log.child({ peer: id });
+      const participant = new Participant(id, {
+        ice: config.ice,
+        echo: true,
+        iceTimeoutMs: config.iceTimeoutS * 1000,
+      });
+      participants.set(id, participant);
+      participant.once('closed', () => participants.delete(id));
+      plog.info('peer connected');
+      new SignalingSession(ws, participant, plog, config.publicIp);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ url }, 'facecast listening');
+
+  return {
+    url,
+    port,
+    participants,
+    log,
+    state,
+    async close() {
+      for (const ws of wss.clients) ws.terminate();
+      await Promise.all([...participants.values()].map((p) => p.close('server shutting down')));
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { parseClientMessage, type ClientMessage, type ServerMessage } from '../protocol/messages.js';
+import { SfuError } from '../sfu/errors.js';
+import type { Participant } from '../sfu/participant.js';
+
+/** Replace the address of host candidates (in SDP or a candidate line) with the announced public IP. */
+export function announceAddress(text: string, publicIp: string | undefined): string {
+  if (!publicIp) return text;
+  return text.replace(
+    /(candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)/g,
+    (_m, head: string, _addr: string, tail: string) => `${head}${publicIp}${tail}`,
+  );
+}
+
+/**
+ * One WebSocket client: parses and validates messages, applies them to its
+ * Participant one at a time, and reports every failure as an `error` message.
+ */
+export class SignalingSession {
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** Local candidates gathered while an offer/answer is being made: sent after it. */
+  private heldCandidates: ServerMessage[] | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly participant: Participant,
+    private readonly log: Logger,
+    private readonly publicIp?: string,
+  ) {
+    participant.on('candidate', (c) => {
+      const message: ServerMessage = { type: 'ice', candidate: c && { ...c, candidate: announceAddress(c.candidate, publicIp) } };
+      if (this.heldCandidates) this.heldCandidates.push(message);
+      else this.send(message);
+    });
+    participant.on('closed', (reason) => {
+      this.log.info({ reason }, 'participant closed');
+      if (!this.closed) {
+        this.send({ type: 'error', code: 'wrong-state', message: `connection closed by the server: ${reason}` });
+        this.ws.close(1000, 'peer closed');
+      }
+    });
+    ws.on('message', (data, isBinary) => this.onRaw(data as Buffer, isBinary));
+    ws.on('close', () => {
+      this.closed = true;
+      void participant.close('socket closed');
+    });
+    ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    this.send({ type: 'welcome', peerId: participant.id });
+  }
+
+  send(message: ServerMessage): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(message));
+  }
+
+  private onRaw(data: Buffer, isBinary: boolean): void {
+    const parsed = parseClientMessage(isBinary ? new Uint8Array(data) : data.toString('utf8'));
+    if (!parsed.ok) {
+      this.log.debug({ code: parsed.code }, parsed.message);
+      this.send({ type: 'error', code: parsed.code, message: parsed.message });
+      return;
+    }
+    const message = parsed.message;
+    this.queue = this.queue.then(() => this.handle(message)).catch((err: unknown) => this.fail(err));
+  }
+
+  private async handle(message: ClientMessage): Promise<void> {
+    if (this.participant.isClosed) return;
+    if (message.type === 'offer' || message.type === 'negotiate') {
+      this.heldCandidates = [];
+      try {
+        await this.describe(message);
+      } finally {
+        const held = this.heldCandidates;
+        this.heldCandidates = undefined;
+        for (const m of held) this.send(m);
+      }
+      return;
+    }
+    switch (message.type) {
+      case 'answer':
+        await this.participant.handleAnswer(message.sdp);
+        break;
+      case 'ice':
+        await this.participant.addCandidate(message.candidate);
+        break;
+    }
+  }
+
+  /** Make and send our half of an offer/answer exchange. */
+  private async describe(message: Extract<ClientMessage, { type: 'offer' | 'negotiate' }>): Promise<void> {
+    switch (message.type) {
+      case 'offer': {
+        const sdp = await this.participant.handleOffer(message.sdp);
+        this.send({ type: 'answer', sdp: announceAddress(sdp, this.publicIp) });
+        break;
+      }
+      case 'negotiate': {
+        const sdp = await this.participant.createOffer();
+        this.send({ type: 'offer', sdp: announceAddress(sdp, this.publicIp) });
+        break;
+      }
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (err instanceof SfuError) {
+      this.log.debug({ code: err.code }, err.message);
+      this.send({ type: 'error', code: err.code, message: err.message });
+      return;
+    }
+    this.log.error({ err }, 'signaling failure');
+    this.send({ type: 'error', code: 'internal', message: 'internal error while handling the message' });
+  }
+}

@@ -1,0 +1,29 @@
+import type { ServerState } from './server.js';
+
+const human = (n: number) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(1)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n);
+
+/** Render /api/state as a fixed-width table for the terminal. */
+export function renderStateTable(state: ServerState): string {
+  const header = ['PEER', 'CONN', 'ICE', 'DTLS', 'CODEC', 'PKT IN', 'PKT OUT', 'BYTES IN', 'BYTES OUT', 'KF FWD', 'NACK ANS', 'RTX', 'AGE'];
+  const rows = state.peers.map((p) => [
+    p.id,
+    p.connectionState,
+    p.iceConnectionState,
+    p.dtlsState,
+    p.codec?.replace(/^video\//, '') ?? '-',
+    human(p.packetsIn),
+    human(p.packetsOut),
+    human(p.bytesIn),
+    human(p.bytesOut),
+    String(p.keyframeRequestsForwarded),
+    String(p.nacksAnswered),
+    String(p.retransmissions),
+    `${Math.round(p.ageMs / 1000)}s`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out = [line(header), ...rows.map(line)];
+  out.push(`${state.peers.length} peer(s), up ${Math.round(state.uptimeMs / 1000)}s`);
+  return out.join('\n');
+}

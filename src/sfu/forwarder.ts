@@ -1,0 +1,187 @@
+import {
+  GenericNack,
+  ntpTime,
+  RTP_EXTENSION_URI,
+  RtcpPayloadSpecificFeedback,
+  RtpHeader,
+  serializeAbsSendTime,
+  serializeSdesMid,
+  serializeTransportWideCC,
+  type RTCRtpSender,
+  type RtpPacket,
+} from 'werift';
+import type { InboundTrack, PacketSink } from './inbound-track.js';
+import { PacketCache } from './packet-cache.js';
+import { RtpRewriter } from './rewriter.js';
+import { PSFB_FIR, PSFB_PLI, senderInternals, type SenderInternals } from './werift.js';
+
+export interface ForwarderStats {
+  packetsOut: number;
+  bytesOut: number;
+  keyframeRequestsIn: number;
+  nacksIn: number;
+  retransmissions: number;
+  nackMisses: number;
+}
+
+/** What the NACK cache keeps per outgoing packet: the source packet and its rewritten fields. */
+interface SentPacket {
+  source: RtpPacket;
+  timestamp: number;
+}
+
+/**
+ * One (track, subscriber) pair: owns all rewriting toward that subscriber
+ * (SSRC, payload type, sequence numbers, timestamps, header extensions),
+ * answers the subscriber's NACKs from its own cache and turns its
+ * PLI/FIR into coalesced keyframe requests upstream.
+ *
+ * The source packet is never mutated: werift hands the same object to every sink.
+ */
+export class Forwarder implements PacketSink {
+  readonly stats: ForwarderStats = {
+    packetsOut: 0,
+    bytesOut: 0,
+    keyframeRequestsIn: 0,
+    nacksIn: 0,
+    retransmissions: 0,
+    nackMisses: 0,
+  };
+  private readonly rewriter: RtpRewriter;
+  private readonly cache = new PacketCache<SentPacket>(1024);
+  private readonly disposers: (() => void)[] = [];
+  private readonly internals: SenderInternals;
+  private needKeyframe: boolean;
+  private closed = false;
+
+  constructor(
+    private source: InboundTrack,
+    readonly sender: RTCRtpSender,
+  ) {
+    this.internals = senderInternals(sender);
+    this.rewriter = new RtpRewriter(source.clockRate);
+    this.needKeyframe = source.kind === 'video';
+    // Feedback is demultiplexed here by media SSRC: werift's router sends PSFB to
+    // whatever owns the *sender* SSRC, which on a sendrecv transceiver is the receiver.
+    const transport = sender.dtlsTransport;
+    if (transport) this.disposers.push(transport.onRtcp.subscribe((packet) => this.onRtcp(packet)).unSubscribe);
+    source.addSink(this);
+    if (this.needKeyframe) source.requestKeyframe();
+  }
+
+  get ready(): boolean {
+    return !this.closed && this.sender.dtlsTransport?.state === 'connected' && this.sender.codec !== undefined;
+  }
+
+  /** Move to another source (publisher reconnected, layer switch): continues seq/ts, waits for a keyframe. */
+  switchSource(source: InboundTrack): void {
+    if (source === this.source) return;
+    this.source.removeSink(this);
+    this.source = source;
+    source.addSink(this);
+    if (source.kind === 'video') {
+      this.needKeyframe = true;
+      source.requestKeyframe();
+    }
+  }
+
+  write(packet: RtpPacket, keyframe: boolean): void {
+    if (!this.ready) {
+      if (this.source.kind === 'video') this.needKeyframe = true;
+      return;
+    }
+    if (this.needKeyframe) {
+      if (!keyframe) {
+        this.source.requestKeyframe();
+        return;
+      }
+      this.needKeyframe = false;
+    }
+    const out = this.rewriter.rewrite(packet.header.ssrc, packet.header.sequenceNumber, packet.header.timestamp, performance.now());
+    if (!out) return;
+    this.cache.put(out.seq, { source: packet, timestamp: out.timestamp });
+    this.send(packet, out.seq, out.timestamp, false);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.source.removeSink(this);
+    for (const dispose of this.disposers) dispose();
+    this.cache.clear();
+  }
+
+  private send(packet: RtpPacket, seq: number, timestamp: number, retransmission: boolean): void {
+    const sender = this.sender;
+    const internals = this.internals;
+    const transport = sender.dtlsTransport;
+    const codec = sender.codec;
+    if (!transport || !codec) return;
+    const src = packet.header;
+    const header = new RtpHeader({
+      ssrc: sender.ssrc,
+      payloadType: codec.payloadType,
+      sequenceNumber: seq,
+      timestamp,
+      marker: src.marker,
+    });
+    const ntp = ntpTime();
+    for (const ext of internals.headerExtensions) {
+      let payload: Buffer | undefined;
+      if (ext.uri === RTP_EXTENSION_URI.sdesMid && internals.mid) payload = serializeSdesMid(internals.mid);
+      else if (ext.uri === RTP_EXTENSION_URI.absSendTime) payload = serializeAbsSendTime(ntp);
+      else if (ext.uri === RTP_EXTENSION_URI.transportWideCC) {
+        transport.transportSequenceNumber = (transport.transportSequenceNumber + 1) & 0xffff;
+        payload = serializeTransportWideCC(transport.transportSequenceNumber);
+      }
+      if (payload) header.extensions.push({ id: ext.id, payload });
+    }
+    header.extension = header.extensions.length > 0;
+    let payload = packet.payload;
+    if (src.padding && src.paddingSize > 0) {
+      // werift's SRTP writes header + payload only: append the padding ourselves.
+      const padded = Buffer.alloc(payload.length + src.paddingSize);
+      payload.copy(padded);
+      padded[padded.length - 1] = src.paddingSize;
+      header.padding = true;
+      header.paddingSize = src.paddingSize;
+      payload = padded;
+    }
+    if (retransmission) this.stats.retransmissions++;
+    this.stats.packetsOut++;
+    this.stats.bytesOut += packet.payload.length;
+    // Keep werift's sender-report state current so its RTCP loop sends correct SRs.
+    internals.ntpTimestamp = ntp;
+    internals.rtpTimestamp = timestamp;
+    internals.packetCount = (internals.packetCount + 1) >>> 0;
+    internals.octetCount += packet.payload.length;
+    transport.sendRtp(payload, header).catch(() => undefined);
+    if (!internals.rtcpRunning) void internals.runRtcp();
+  }
+
+  private onRtcp(packet: unknown): void {
+    if (this.closed) return;
+    const ssrc = this.sender.ssrc;
+    if (packet instanceof RtcpPayloadSpecificFeedback) {
+      const fb = packet.feedback as { count: number; mediaSsrc?: number; fir?: { ssrc: number }[] };
+      const forUs = fb.count === PSFB_PLI ? fb.mediaSsrc === ssrc : fb.count === PSFB_FIR && !!fb.fir?.some((e) => e.ssrc === ssrc);
+      if (forUs) {
+        this.stats.keyframeRequestsIn++;
+        this.source.requestKeyframe();
+      }
+      return;
+    }
+    const feedback = (packet as { feedback?: unknown }).feedback;
+    if (feedback instanceof GenericNack && feedback.mediaSourceSsrc === ssrc) {
+      this.stats.nacksIn++;
+      for (const seq of feedback.lost) {
+        const sent = this.cache.get(seq);
+        if (!sent) {
+          this.stats.nackMisses++;
+          continue;
+        }
+        this.send(sent.source, seq, sent.timestamp, true);
+      }
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * A werift peer that talks to the server over the real signaling WebSocket,
+ * publishing one video track and receiving the echo. 127.0.0.1 only.
+ */
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  useAbsSendTime,
+  useNACK,
+  usePLI,
+  useSdesMid,
+  type RTCRtpTransceiver,
+  type RtpPacket,
+} from 'werift';
+import WebSocket from 'ws';
+import { ServerMessage } from '../../src/protocol/messages.js';
+import { waitFor } from './server.js';
+
+export class TestClient {
+  readonly pc: RTCPeerConnection;
+  readonly ws: WebSocket;
+  readonly received: RtpPacket[] = [];
+  readonly messages: ServerMessage[] = [];
+  readonly local = new MediaStreamTrack({ kind: 'video' });
+  transceiver!: RTCRtpTransceiver;
+  peerId = '';
+  pliReceived = 0;
+  readonly pliListeners: (() => void)[] = [];
+  private opened: Promise<void>;
+
+  constructor(url: string) {
+    this.pc = new RTCPeerConnection({
+      codecs: {
+        video: [
+          new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96, rtcpFeedback: [useNACK(), usePLI()] }),
+        ],
+      },
+      headerExtensions: { video: [useSdesMid(), useAbsSendTime()] },
+      iceServers: [],
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      iceInterfaceAddresses: { udp4: '127.0.0.1' },
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      iceFilterCandidatePair: (pair) => pair.remoteCandidate.host.startsWith('127.'),
+    });
+    this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws');
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+    });
+    this.ws.on('message', (data) => void this.onMessage(JSON.parse(String(data))));
+    this.pc.onIceCandidate.subscribe((c) => {
+      if (this.ws.readyState !== WebSocket.OPEN) return;
+      const json = c?.toJSON();
+      this.ws.send(JSON.stringify({ type: 'ice', candidate: json ? { candidate: json.candidate, sdpMid: json.sdpMid, sdpMLineIndex: json.sdpMLineIndex } : null }));
+    });
+    this.pc.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => this.received.push(rtp.clone()));
+    });
+  }
+
+  /** Open the socket, offer sendrecv video, wait until connected. */
+  async connect(): Promise<void> {
+    await this.opened;
+    this.transceiver = this.pc.addTransceiver(this.local, { direction: 'sendrecv' });
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    // Count PLIs for our sender at the transport (werift's router misroutes PSFB on sendrecv).
+    this.pc.dtlsTransports[0]!.onRtcp.subscribe((packet) => {
+      const fb = (packet as { feedback?: { count?: number; mediaSsrc?: number } }).feedback;
+      if (packet.type === 206 && fb?.count === 1 && fb.mediaSsrc === this.transceiver.sender.ssrc) {
+        this.pliReceived++;
+        for (const listener of this.pliListeners) listener();
+      }
+    });
+    this.send({ type: 'offer', sdp: this.pc.localDescription!.sdp });
+    await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'client connected');
+  }
+
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** Send one RTP packet from the published track. */
+  sendRtp(packet: RtpPacket): void {
+    this.local.writeRtp(packet);
+  }
+
+  nextMessage(predicate: (m: ServerMessage) => boolean, timeoutMs = 5000): Promise<ServerMessage> {
+    const start = this.messages.length;
+    return waitFor(() => this.messages.slice(start).find(predicate), timeoutMs, 'a server message');
+  }
+
+  async close(): Promise<void> {
+    this.ws.close();
+    await this.pc.close();
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    const parsed = ServerMessage.safeParse(raw);
+    if (!parsed.success) throw new Error(`server sent an invalid message: ${JSON.stringify(raw)}`);
+    const m = parsed.data;
+    this.messages.push(m);
+    if (m.type === 'welcome') this.peerId = m.peerId;
+    else if (m.type === 'answer') await this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+    else if (m.type === 'ice' && m.candidate) await this.pc.addIceCandidate({ ...m.candidate, sdpMid: m.candidate.sdpMid ?? undefined, sdpMLineIndex: m.candidate.sdpMLineIndex ?? undefined, usernameFragment: m.candidate.usernameFragment ?? undefined });
+  }
+}

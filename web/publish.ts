@@ -1,0 +1,204 @@
+/**
+ * Publishes one video track to the SFU and receives the echo, using perfect
+ * negotiation with the browser as the POLITE peer (it rolls back its own offer
+ * on glare). The browser offers on negotiationneeded; the server may offer too.
+ */
+import type { ClientMessage, IceCandidate, ServerMessage } from '../src/protocol/messages.js';
+
+type NegotiationMessage = Extract<ServerMessage, { type: 'offer' | 'answer' | 'ice' }>;
+
+export interface PublisherOptions {
+  track: MediaStreamTrack;
+  stream: MediaStream;
+  send(msg: ClientMessage): void;
+  /** No STUN/TURN by default: everything is on one host / LAN. */
+  iceServers?: RTCIceServer[];
+  /** Preferred codec, e.g. 'video/VP8'. */
+  preferredCodec?: string;
+  /**
+   * Don't negotiate the transport-wide-cc header extension, so Chrome's bandwidth
+   * estimate runs on REMB / receiver reports instead (for an SFU that sends no TWCC feedback).
+   */
+  disableTransportCc?: boolean;
+  onTrack?(stream: MediaStream, track: MediaStreamTrack): void;
+  onConnectionState?(state: RTCPeerConnectionState): void;
+  onError?(context: string, err: unknown): void;
+}
+
+export class Publisher {
+  readonly pc: RTCPeerConnection;
+  readonly transceiver: RTCRtpTransceiver;
+  private makingOffer = false;
+  private ignoreOffer = false;
+  private isSettingRemoteAnswerPending = false;
+  private readonly polite = true;
+  /** Remote candidates that arrived before any remote description (the server may trickle first). */
+  private pendingCandidates: (RTCIceCandidateInit | null)[] = [];
+  /** Incoming signaling is applied strictly in order. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: PublisherOptions) {
+    const pc = new RTCPeerConnection({ iceServers: opts.iceServers ?? [], bundlePolicy: 'max-bundle' });
+    this.pc = pc;
+
+    if ('contentHint' in opts.track) opts.track.contentHint = 'motion';
+    this.transceiver = pc.addTransceiver(opts.track, {
+      direction: 'sendrecv',
+      streams: [opts.stream],
+      sendEncodings: [{ maxFramerate: 30 }],
+    });
+    preferCodec(this.transceiver, opts.preferredCodec ?? 'video/VP8');
+    void maintainFramerate(this.transceiver.sender);
+    if (opts.disableTransportCc) disableHeaderExtension(this.transceiver, TRANSPORT_CC_URI);
+
+    pc.onnegotiationneeded = () => void this.makeOffer();
+    pc.onicecandidate = ({ candidate }) => {
+      if (!candidate || !candidate.candidate) {
+        this.opts.send({ type: 'ice', candidate: null });
+        return;
+      }
+      const c = candidate.toJSON();
+      this.opts.send({
+        type: 'ice',
+        candidate: {
+          candidate: c.candidate ?? candidate.candidate,
+          sdpMid: c.sdpMid ?? null,
+          sdpMLineIndex: c.sdpMLineIndex ?? null,
+          usernameFragment: c.usernameFragment ?? null,
+        },
+      });
+    };
+    pc.onicecandidateerror = (ev) => {
+      const e = ev as RTCPeerConnectionIceErrorEvent;
+      console.debug('facecast: ice candidate error', e.url, e.errorCode, e.errorText);
+    };
+    pc.ontrack = (ev) => {
+      const stream = ev.streams[0] ?? new MediaStream([ev.track]);
+      this.opts.onTrack?.(stream, ev.track);
+    };
+    pc.onconnectionstatechange = () => this.opts.onConnectionState?.(pc.connectionState);
+  }
+
+  /** Feed an offer/answer/ice message from the server. */
+  handle(msg: NegotiationMessage): Promise<void> {
+    this.queue = this.queue.then(() => this.apply(msg)).catch((err) => this.opts.onError?.(msg.type, err));
+    return this.queue;
+  }
+
+  close(): void {
+    this.pc.close();
+  }
+
+  private async addCandidate(init: RTCIceCandidateInit | null): Promise<void> {
+    try {
+      if (init === null) await this.pc.addIceCandidate();
+      else await this.pc.addIceCandidate(init);
+    } catch (err) {
+      if (!this.ignoreOffer) throw err;
+    }
+  }
+
+  private async makeOffer(): Promise<void> {
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      const sdp = this.pc.localDescription?.sdp;
+      if (sdp && this.pc.localDescription?.type === 'offer') this.opts.send({ type: 'offer', sdp });
+    } catch (err) {
+      this.opts.onError?.('offer', err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  private async apply(msg: NegotiationMessage): Promise<void> {
+    const pc = this.pc;
+    if (pc.signalingState === 'closed') return;
+    if (msg.type === 'ice') {
+      const init = msg.candidate === null ? null : toCandidateInit(msg.candidate);
+      if (!pc.remoteDescription) this.pendingCandidates.push(init);
+      else await this.addCandidate(init);
+      return;
+    }
+    const description: RTCSessionDescriptionInit = { type: msg.type, sdp: msg.sdp };
+    const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.isSettingRemoteAnswerPending);
+    const offerCollision = description.type === 'offer' && !readyForOffer;
+    this.ignoreOffer = !this.polite && offerCollision;
+    if (this.ignoreOffer) return;
+    if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') {
+      // An answer to an offer we already rolled back (glare): nothing to apply.
+      console.debug('facecast: ignoring answer in state', pc.signalingState);
+      return;
+    }
+    this.isSettingRemoteAnswerPending = description.type === 'answer';
+    try {
+      await pc.setRemoteDescription(description); // rolls back our own offer on glare
+    } finally {
+      this.isSettingRemoteAnswerPending = false;
+    }
+    for (const c of this.pendingCandidates.splice(0)) await this.addCandidate(c);
+    if (description.type === 'offer') {
+      await pc.setLocalDescription();
+      const sdp = pc.localDescription?.sdp;
+      if (sdp) this.opts.send({ type: 'answer', sdp });
+    }
+  }
+}
+
+function toCandidateInit(c: IceCandidate): RTCIceCandidateInit {
+  return {
+    candidate: c.candidate,
+    sdpMid: c.sdpMid ?? null,
+    sdpMLineIndex: c.sdpMLineIndex ?? null,
+    usernameFragment: c.usernameFragment ?? null,
+  };
+}
+
+/** Put `mimeType` first in the transceiver's codec list (keeping the rest, e.g. RTX). */
+function preferCodec(transceiver: RTCRtpTransceiver, mimeType: string): void {
+  if (typeof transceiver.setCodecPreferences !== 'function') return;
+  const caps = RTCRtpReceiver.getCapabilities?.('video');
+  if (!caps) return;
+  const want = mimeType.toLowerCase();
+  const first = caps.codecs.filter((c) => c.mimeType.toLowerCase() === want);
+  if (!first.length) return;
+  const rest = caps.codecs.filter((c) => c.mimeType.toLowerCase() !== want);
+  try {
+    transceiver.setCodecPreferences([...first, ...rest]);
+  } catch (err) {
+    console.warn('facecast: setCodecPreferences failed', err);
+  }
+}
+
+/** Under bandwidth/CPU pressure, lower resolution rather than frame rate. */
+async function maintainFramerate(sender: RTCRtpSender): Promise<void> {
+  try {
+    const params = sender.getParameters() as RTCRtpSendParameters & { degradationPreference?: string };
+    params.degradationPreference = 'maintain-framerate';
+    await sender.setParameters(params);
+  } catch (err) {
+    console.debug('facecast: degradationPreference not applied', err);
+  }
+}
+
+const TRANSPORT_CC_URI = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
+
+interface HeaderExtensionCapability {
+  uri: string;
+  direction: RTCRtpTransceiverDirection | 'stopped';
+}
+type TransceiverWithHeaderExtensions = RTCRtpTransceiver & {
+  getHeaderExtensionsToNegotiate?(): HeaderExtensionCapability[];
+  setHeaderExtensionsToNegotiate?(exts: HeaderExtensionCapability[]): void;
+};
+
+function disableHeaderExtension(transceiver: RTCRtpTransceiver, uri: string): void {
+  const t = transceiver as TransceiverWithHeaderExtensions;
+  if (!t.getHeaderExtensionsToNegotiate || !t.setHeaderExtensionsToNegotiate) return;
+  try {
+    const exts = t.getHeaderExtensionsToNegotiate().map((e) => (e.uri === uri ? { ...e, direction: 'stopped' as const } : e));
+    t.setHeaderExtensionsToNegotiate(exts);
+  } catch (err) {
+    console.warn('facecast: could not disable header extension', uri, err);
+  }
+}
