@@ -10,7 +10,8 @@
  * Usage: npm test [-- FILE_OR_DIR ...]
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,12 +63,25 @@ if (files.length === 0) {
   console.error('npm test: no test files found');
   process.exit(1);
 }
+const tapFile = path.join(os.tmpdir(), `facecast-test-${process.pid}.tap`);
 const status = run(process.execPath, [
   '--import',
   'tsx',
   '--test',
   '--test-concurrency=1',
   '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${tapFile}`,
   ...files,
 ]);
+// One plain closing line, whatever the reporter prints above it.
+try {
+  const tap = readFileSync(tapFile, 'utf8');
+  const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
+  console.log(`\n${count('pass')} passed, ${count('fail') + count('cancelled')} failed`);
+  rmSync(tapFile, { force: true });
+} catch {
+  // no summary: the runner itself failed; its status says so
+}
 process.exit(status);
