@@ -15,7 +15,7 @@ export interface ParticipantOptions {
   ice: IceSettings;
   /** Send the participant's own video back to it (the echo). */
   echo: boolean;
-  /** Close when ICE stays disconnected this long (ms). */
+  /** Close when ICE stays disconnected, or nothing (RTP/RTCP) arrives, this long (ms). */
   iceTimeoutMs?: number;
   /** Close when not connected this long after the first offer/answer (ms). */
   connectTimeoutMs?: number;
@@ -61,6 +61,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private negotiated = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private iceTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastHeardAt = 0;
   private readonly iceTimeoutMs: number;
   private readonly connectTimeoutMs: number;
 
@@ -189,6 +191,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.iceTimer) clearTimeout(this.iceTimer);
+    if (this.watchdog) clearInterval(this.watchdog);
     for (const f of this.forwarders) f.close();
     this.forwarders.clear();
     for (const t of this.inbound.values()) t.close();
@@ -247,6 +250,28 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   private onConnectionState(state: string): void {
     if (state === 'failed' || state === 'closed') void this.close(`connection ${state}`);
+    if (state === 'connected' && !this.watchdog) this.startWatchdog();
+  }
+
+  /**
+   * werift only reports ICE `failed` after its own 30 s consent timeout, so the
+   * participant watches its media itself: a connected browser sends RTP or at
+   * least RTCP receiver reports every second; silence for iceTimeoutMs ends it.
+   */
+  private startWatchdog(): void {
+    const transport = this.pc.dtlsTransports[0];
+    if (!transport) return;
+    this.lastHeardAt = performance.now();
+    const heard = () => {
+      this.lastHeardAt = performance.now();
+    };
+    transport.onRtp.subscribe(heard);
+    transport.onRtcp.subscribe(heard);
+    const every = Math.min(1000, this.iceTimeoutMs / 4);
+    this.watchdog = setInterval(() => {
+      if (performance.now() - this.lastHeardAt > this.iceTimeoutMs) void this.close('media timeout');
+    }, every);
+    this.watchdog.unref();
   }
 
   private onIceState(state: string): void {

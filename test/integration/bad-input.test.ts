@@ -124,3 +124,25 @@ describe('bad signaling input gets a clear error and harms nobody else', () => {
     await waitFor(() => server.state().peers.length === 1, 10_000, 'the half-open peer to be removed');
   });
 });
+
+describe('a peer that goes silent', () => {
+  it('is removed after --ice-timeout while its socket stays open', async () => {
+    const server = await startTestServer({ iceTimeoutS: 2 });
+    const client = new TestClient(server.url);
+    try {
+      await client.connect();
+      const source = new Vp8Source();
+      for (let i = 0; i < 5; i++) for (const p of source.nextFrame()) client.sendRtp(p);
+      const t0 = Date.now();
+      await client.pc.close(); // the network is gone; the WebSocket is not
+      const error = await client.nextMessage((m) => m.type === 'error', 8000);
+      assert.equal(error.type === 'error' && error.message.includes('media timeout'), true, JSON.stringify(error));
+      assert.equal(server.state().peers.length, 0);
+      const took = Date.now() - t0;
+      assert.ok(took >= 1500 && took < 6000, `removed after ${took} ms`);
+    } finally {
+      client.ws.close();
+      await server.close();
+    }
+  });
+});
