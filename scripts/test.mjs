@@ -3,9 +3,10 @@
  * `npm test`: makes sure Chromium is there, builds, then runs every test
  * (unit, integration, browser) with node's test runner.
  *
- * Network hygiene: when run as root with `unshare` available, the tests run in a
- * fresh network namespace that has only the loopback interface, so no test can
- * reach any address but 127.0.0.1. Set FACECAST_NETNS=0 to skip that.
+ * Network hygiene: the tests run through scripts/in-netns.mjs, which (as root,
+ * with `unshare`) puts them in a fresh network namespace that has only the
+ * loopback interface, so no test can reach any address but 127.0.0.1.
+ * FACECAST_NETNS=0 skips the namespace.
  *
  * Usage: npm test [-- FILE_OR_DIR ...]
  */
@@ -38,24 +39,15 @@ function testFiles(targets) {
   return out;
 }
 
-const inNetns = process.env.FACECAST_IN_NETNS === '1';
-if (!inNetns) {
+// Stage 1: Chromium and the build; stage 2 (in the namespace, or when .ci/run
+// already entered one) runs the tests.
+if (process.env.FACECAST_TEST_STAGE !== 'run' && process.env.FACECAST_IN_NETNS !== '1') {
   if (run(process.execPath, ['scripts/ensure-chromium.mjs']) !== 0) process.exit(1);
   console.log('> build');
   if (run('npm', ['run', '--silent', 'build']) !== 0) process.exit(1);
-  const canUnshare =
-    process.env.FACECAST_NETNS !== '0' &&
-    process.getuid?.() === 0 &&
-    spawnSync('unshare', ['-n', 'true']).status === 0;
-  if (canUnshare) {
-    console.log('> tests in a fresh network namespace (loopback only)');
-    const script = `ip link set lo up && exec "${process.execPath}" scripts/test.mjs "$@"`;
-    const status = run('unshare', ['-n', 'sh', '-c', script, 'sh', ...args], {
-      env: { ...process.env, FACECAST_IN_NETNS: '1' },
-    });
-    process.exit(status);
-  }
-  console.log('> tests (no network namespace: not root or unshare unavailable; traffic stays on 127.0.0.1 by configuration)');
+  process.exit(run(process.execPath, ['scripts/in-netns.mjs', process.execPath, 'scripts/test.mjs', ...args], {
+    env: { ...process.env, FACECAST_TEST_STAGE: 'run' },
+  }));
 }
 
 const files = testFiles(args.length ? args : ['test/unit', 'test/integration', 'test/e2e']);

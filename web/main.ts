@@ -7,7 +7,6 @@
  *   ?inputSize=416          detector input size
  *   ?threshold=0.4          detector score threshold
  *   ?threads=N              tfjs wasm threads (default: half the cores, 1..4)
- *   ?twcc=0                 don't negotiate transport-wide-cc (bandwidth estimation from REMB/RR)
  */
 import type { ServerMessage } from '../src/protocol/messages.js';
 import { Compositor } from './compositor.js';
@@ -283,7 +282,6 @@ function startPublisher(
     track,
     stream,
     iceServers,
-    disableTransportCc: params.get('twcc') === '0',
     send: (m) => signaling.send(m),
     onTrack(remote) {
       if (echo.srcObject !== remote) {

@@ -15,11 +15,6 @@ export interface PublisherOptions {
   iceServers?: RTCIceServer[];
   /** Preferred codec, e.g. 'video/VP8'. */
   preferredCodec?: string;
-  /**
-   * Don't negotiate the transport-wide-cc header extension, so Chrome's bandwidth
-   * estimate runs on REMB / receiver reports instead (for an SFU that sends no TWCC feedback).
-   */
-  disableTransportCc?: boolean;
   onTrack?(stream: MediaStream, track: MediaStreamTrack): void;
   onConnectionState?(state: RTCPeerConnectionState): void;
   onError?(context: string, err: unknown): void;
@@ -49,7 +44,6 @@ export class Publisher {
     });
     preferCodec(this.transceiver, opts.preferredCodec ?? 'video/VP8');
     void maintainFramerate(this.transceiver.sender);
-    if (opts.disableTransportCc) disableHeaderExtension(this.transceiver, TRANSPORT_CC_URI);
 
     pc.onnegotiationneeded = () => void this.makeOffer();
     pc.onicecandidate = ({ candidate }) => {
@@ -178,27 +172,5 @@ async function maintainFramerate(sender: RTCRtpSender): Promise<void> {
     await sender.setParameters(params);
   } catch (err) {
     console.debug('facecast: degradationPreference not applied', err);
-  }
-}
-
-const TRANSPORT_CC_URI = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
-
-interface HeaderExtensionCapability {
-  uri: string;
-  direction: RTCRtpTransceiverDirection | 'stopped';
-}
-type TransceiverWithHeaderExtensions = RTCRtpTransceiver & {
-  getHeaderExtensionsToNegotiate?(): HeaderExtensionCapability[];
-  setHeaderExtensionsToNegotiate?(exts: HeaderExtensionCapability[]): void;
-};
-
-function disableHeaderExtension(transceiver: RTCRtpTransceiver, uri: string): void {
-  const t = transceiver as TransceiverWithHeaderExtensions;
-  if (!t.getHeaderExtensionsToNegotiate || !t.setHeaderExtensionsToNegotiate) return;
-  try {
-    const exts = t.getHeaderExtensionsToNegotiate().map((e) => (e.uri === uri ? { ...e, direction: 'stopped' as const } : e));
-    t.setHeaderExtensionsToNegotiate(exts);
-  } catch (err) {
-    console.warn('facecast: could not disable header extension', uri, err);
   }
 }

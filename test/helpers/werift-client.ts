@@ -66,6 +66,29 @@ export class TestClient {
     this.transceiver = this.pc.addTransceiver(this.local, { direction: 'sendrecv' });
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
+    this.watchPli();
+    this.send({ type: 'offer', sdp: this.pc.localDescription!.sdp });
+    await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'client connected');
+  }
+
+  /** Ask the server to offer; answer it with our track; wait until connected. */
+  async acceptServerOffer(): Promise<void> {
+    await this.opened;
+    this.pc.onTransceiverAdded.subscribe((t) => {
+      if (t.kind !== 'video') return;
+      this.transceiver = t;
+      t.setDirection('sendrecv');
+      void t.sender.replaceTrack(this.local);
+    });
+    this.answerOffers = true;
+    this.send({ type: 'negotiate' });
+    await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'client connected');
+    this.watchPli();
+  }
+
+  private answerOffers = false;
+
+  private watchPli(): void {
     // Count PLIs for our sender at the transport (werift's router misroutes PSFB on sendrecv).
     this.pc.dtlsTransports[0]!.onRtcp.subscribe((packet) => {
       const fb = (packet as { feedback?: { count?: number; mediaSsrc?: number } }).feedback;
@@ -74,8 +97,6 @@ export class TestClient {
         for (const listener of this.pliListeners) listener();
       }
     });
-    this.send({ type: 'offer', sdp: this.pc.localDescription!.sdp });
-    await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'client connected');
   }
 
   send(message: unknown): void {
@@ -104,6 +125,11 @@ export class TestClient {
     this.messages.push(m);
     if (m.type === 'welcome') this.peerId = m.peerId;
     else if (m.type === 'answer') await this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+    else if (m.type === 'offer' && this.answerOffers) {
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+      await this.pc.setLocalDescription(await this.pc.createAnswer());
+      this.send({ type: 'answer', sdp: this.pc.localDescription!.sdp });
+    }
     else if (m.type === 'ice' && m.candidate) await this.pc.addIceCandidate({ ...m.candidate, sdpMid: m.candidate.sdpMid ?? undefined, sdpMLineIndex: m.candidate.sdpMLineIndex ?? undefined, usernameFragment: m.candidate.usernameFragment ?? undefined });
   }
 }

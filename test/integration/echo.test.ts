@@ -117,3 +117,24 @@ describe('echo through the SFU (werift client, real signaling, 127.0.0.1)', () =
     await waitFor(() => server.state().peers.length === 0, 10_000, 'peer removal');
   });
 });
+
+describe('server-initiated negotiation', () => {
+  it('the client sends `negotiate`, answers the server\'s offer, and gets its echo', async () => {
+    const server = await startTestServer();
+    const client = new TestClient(server.url);
+    try {
+      await client.acceptServerOffer();
+      const source = new Vp8Source();
+      client.pliListeners.push(() => source.requestKeyframe());
+      for (let f = 0; f < 60 && client.received.length < 20; f++) {
+        for (const p of source.nextFrame()) client.sendRtp(p);
+        await new Promise((r) => setTimeout(r, 33));
+      }
+      assert.ok(client.received.length >= 20, `echo packets: ${client.received.length}`);
+      assert.equal(server.state().peers[0]!.signalingState, 'stable');
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+});
