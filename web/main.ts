@@ -240,8 +240,8 @@ function startSignaling(stream: MediaStream, track: MediaStreamTrack): void {
         case 'welcome': {
           if (publisher) return;
           setStatus('signaling', null);
-          // A future server may hand out ICE servers in welcome.
-          const iceServers = (msg as { iceServers?: RTCIceServer[] }).iceServers ?? [];
+          // The server's --ice-server list (empty by default: host candidates only).
+          const iceServers: RTCIceServer[] = msg.iceServers;
           setStatus('connection', 'connecting…');
           publisher = startPublisher(signaling, stream, track, iceServers);
           for (const m of early.splice(0)) route(m);

@@ -42,7 +42,13 @@ export const ErrorCode = z.enum([
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
-export const Welcome = z.object({ type: z.literal('welcome'), peerId: z.string() });
+/** STUN/TURN servers the client should use (the server's --ice-server list). */
+export const IceServer = z.object({
+  urls: z.union([z.string(), z.array(z.string())]),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+});
+export const Welcome = z.object({ type: z.literal('welcome'), peerId: z.string(), iceServers: z.array(IceServer).default([]) });
 export const ErrorMessage = z.object({ type: z.literal('error'), code: ErrorCode, message: z.string() });
 
 export const ServerMessage = z.discriminatedUnion('type', [Welcome, Offer, Answer, Ice, ErrorMessage]);

@@ -22,11 +22,12 @@ export const SERVE_HELP = `Usage: facecast serve [options]
 
 Serves the facecast app and SFU.
 
-Options (each also read from FACECAST_<NAME> in the environment, e.g. FACECAST_PORT):
+Options (each also read from FACECAST_<NAME> in the environment, e.g. FACECAST_PORT;
+ICE servers from FACECAST_ICE_SERVERS, comma-separated):
   --host ADDR             listen address (default 127.0.0.1)
   --port N                listen port (default 8080)
   --log-level LEVEL       fatal|error|warn|info|debug|trace|silent (default info)
-  --ice-server URL        STUN/TURN server offered to peers; repeatable.
+  --ice-server URL        STUN/TURN server used by the SFU and handed to browsers; repeatable.
                           TURN credentials: turn:USER:PASS@host:port or --ice-username/--ice-credential
   --ice-username NAME     username for TURN servers given without one
   --ice-credential PASS   credential for TURN servers given without one

@@ -87,7 +87,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       participants.set(id, participant);
       participant.once('closed', () => participants.delete(id));
       plog.info('peer connected');
-      new SignalingSession(ws, participant, plog, config.publicIp);
+      new SignalingSession(ws, participant, plog, config.publicIp, config.ice.iceServers);
     });
   });
 

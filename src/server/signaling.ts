@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { parseClientMessage, type ClientMessage, type ServerMessage } from '../protocol/messages.js';
 import { SfuError } from '../sfu/errors.js';
 import type { Participant } from '../sfu/participant.js';
+import type { IceSettings } from '../sfu/werift.js';
 
 /** Replace the address of host candidates (in SDP or a candidate line) with the announced public IP. */
 export function announceAddress(text: string, publicIp: string | undefined): string {
@@ -28,6 +29,7 @@ export class SignalingSession {
     private readonly participant: Participant,
     private readonly log: Logger,
     private readonly publicIp?: string,
+    iceServers: IceSettings["iceServers"] = [],
   ) {
     participant.on('candidate', (c) => {
       const message: ServerMessage = { type: 'ice', candidate: c && { ...c, candidate: announceAddress(c.candidate, publicIp) } };
@@ -47,7 +49,7 @@ export class SignalingSession {
       void participant.close('socket closed');
     });
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
-    this.send({ type: 'welcome', peerId: participant.id });
+    this.send({ type: 'welcome', peerId: participant.id, iceServers });
   }
 
   send(message: ServerMessage): void {

@@ -19,7 +19,11 @@ export interface ForwarderStats {
   packetsOut: number;
   bytesOut: number;
   keyframeRequestsIn: number;
+  /** NACK messages received from the subscriber. */
   nacksIn: number;
+  /** NACK messages of which at least one packet was retransmitted from the cache. */
+  nacksAnswered: number;
+  /** Packets retransmitted. */
   retransmissions: number;
   nackMisses: number;
 }
@@ -44,6 +48,7 @@ export class Forwarder implements PacketSink {
     bytesOut: 0,
     keyframeRequestsIn: 0,
     nacksIn: 0,
+    nacksAnswered: 0,
     retransmissions: 0,
     nackMisses: 0,
   };
@@ -66,7 +71,7 @@ export class Forwarder implements PacketSink {
     const transport = sender.dtlsTransport;
     if (transport) this.disposers.push(transport.onRtcp.subscribe((packet) => this.onRtcp(packet)).unSubscribe);
     source.addSink(this);
-    if (this.needKeyframe) source.requestKeyframe();
+    if (this.needKeyframe) source.requestKeyframe(false);
   }
 
   get ready(): boolean {
@@ -81,7 +86,7 @@ export class Forwarder implements PacketSink {
     source.addSink(this);
     if (source.kind === 'video') {
       this.needKeyframe = true;
-      source.requestKeyframe();
+      source.requestKeyframe(false);
     }
   }
 
@@ -92,7 +97,7 @@ export class Forwarder implements PacketSink {
     }
     if (this.needKeyframe) {
       if (!keyframe) {
-        this.source.requestKeyframe();
+        this.source.requestKeyframe(false);
         return;
       }
       this.needKeyframe = false;
@@ -147,14 +152,18 @@ export class Forwarder implements PacketSink {
       header.paddingSize = src.paddingSize;
       payload = padded;
     }
-    if (retransmission) this.stats.retransmissions++;
     this.stats.packetsOut++;
     this.stats.bytesOut += packet.payload.length;
-    // Keep werift's sender-report state current so its RTCP loop sends correct SRs.
-    internals.ntpTimestamp = ntp;
-    internals.rtpTimestamp = timestamp;
-    internals.packetCount = (internals.packetCount + 1) >>> 0;
-    internals.octetCount += packet.payload.length;
+    if (retransmission) {
+      this.stats.retransmissions++;
+    } else {
+      // Keep werift's sender-report state current so its RTCP loop sends correct SRs
+      // (a retransmission carries an old timestamp: it must not move the NTP/RTP pair).
+      internals.ntpTimestamp = ntp;
+      internals.rtpTimestamp = timestamp;
+      internals.packetCount = (internals.packetCount + 1) >>> 0;
+      internals.octetCount += packet.payload.length;
+    }
     transport.sendRtp(payload, header).catch(() => undefined);
     if (!internals.rtcpRunning) void internals.runRtcp();
   }
@@ -174,14 +183,17 @@ export class Forwarder implements PacketSink {
     const feedback = (packet as { feedback?: unknown }).feedback;
     if (feedback instanceof GenericNack && feedback.mediaSourceSsrc === ssrc) {
       this.stats.nacksIn++;
+      let answered = false;
       for (const seq of feedback.lost) {
         const sent = this.cache.get(seq);
         if (!sent) {
           this.stats.nackMisses++;
           continue;
         }
+        answered = true;
         this.send(sent.source, seq, sent.timestamp, true);
       }
+      if (answered) this.stats.nacksAnswered++;
     }
   }
 }

@@ -6,7 +6,9 @@ export interface InboundTrackStats {
   packetsIn: number;
   bytesIn: number;
   keyframesIn: number;
+  /** PLIs sent to the publisher (after coalescing). */
   keyframeRequestsSent: number;
+  /** PLI/FIR received from subscribers for this track. */
   keyframeRequestsReceived: number;
 }
 
@@ -78,10 +80,13 @@ export class InboundTrack {
     this.sinks.delete(sink);
   }
 
-  /** Ask the publisher for a keyframe (coalesced; retried until one arrives). */
-  requestKeyframe(): void {
+  /**
+   * Ask the publisher for a keyframe (coalesced; retried until one arrives).
+   * `fromSubscriber`: a subscriber's PLI/FIR (counted), not the SFU's own need.
+   */
+  requestKeyframe(fromSubscriber = true): void {
     if (this.kind !== 'video' || this.closed) return;
-    this.stats.keyframeRequestsReceived++;
+    if (fromSubscriber) this.stats.keyframeRequestsReceived++;
     this.keyframes.request();
   }
 

@@ -109,7 +109,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       keyframeRequestsForwarded: sum(tracks, 'keyframeRequestsSent'),
       keyframeRequestsReceived: sum(fwd, 'keyframeRequestsIn'),
       nacksReceived: sum(fwd, 'nacksIn'),
-      nacksAnswered: sum(fwd, 'retransmissions'),
+      nacksAnswered: sum(fwd, 'nacksAnswered'),
       retransmissions: sum(fwd, 'retransmissions'),
       ageMs: Date.now() - this.createdAt,
     };

@@ -8,7 +8,6 @@ import {
   useFIR,
   useNACK,
   usePLI,
-  useREMB,
   useSdesMid,
   type RTCPeerConnectionConfig,
 } from 'werift';
@@ -18,9 +17,10 @@ export const H264_PAYLOAD_TYPE = 102;
 export const OPUS_PAYLOAD_TYPE = 111;
 
 // transport-cc is not offered yet: werift negotiates it but sends no usable feedback,
-// and Chromium's send-side estimate then collapses to ~30 kbps. Loss-based control
-// from receiver reports keeps the browser near its target bitrate instead.
-const videoFeedback = () => [useNACK(), usePLI(), useFIR(), useREMB()];
+// and Chromium's send-side estimate then collapses to ~30 kbps. Nor is goog-remb:
+// werift never sends REMB. Loss-based control from receiver reports keeps the
+// browser near its target bitrate instead.
+const videoFeedback = () => [useNACK(), usePLI(), useFIR()];
 
 export function videoCodecs(): RTCRtpCodecParameters[] {
   return [
@@ -78,9 +78,13 @@ export function peerConfig(ice: IceSettings): RTCPeerConnectionConfig {
     config.iceUseIpv4 = false;
     config.iceInterfaceAddresses = { udp4: only };
     config.iceAdditionalHostAddresses = [only];
-    // Never send connectivity checks (or media) to any other address.
-    const allowed = only.startsWith('127.') ? (a: string) => a.startsWith('127.') : (a: string) => a === only;
-    config.iceFilterCandidatePair = (pair) => allowed(pair.remoteCandidate.host) && allowed(pair.localCandidate.host);
+    if (only.startsWith('127.')) {
+      // Loopback only: never answer, check or send to any other address, including
+      // peer-reflexive ones learned from incoming checks (those skip the pair filter).
+      const loopback = (a: string) => a.startsWith('127.');
+      config.iceFilterCandidatePair = (pair) => loopback(pair.remoteCandidate.host) && loopback(pair.localCandidate.host);
+      config.iceFilterStunResponse = (_message, addr) => loopback(addr[0]);
+    }
   }
   if (ice.portRange) config.icePortRange = ice.portRange;
   return config;

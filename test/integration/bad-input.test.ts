@@ -146,3 +146,25 @@ describe('a peer that goes silent', () => {
     }
   });
 });
+
+describe('welcome', () => {
+  it('hands the browser the server\'s ICE servers (none by default)', async () => {
+    const plain = await startTestServer();
+    const withTurn = await startTestServer({
+      ice: { iceServers: [{ urls: 'turn:127.0.0.1:9', username: 'u', credential: 'p' }], interfaceAddress: '127.0.0.1' },
+    });
+    try {
+      const a = await rawSocket(plain.url);
+      const b = await rawSocket(withTurn.url);
+      const welcomeA = a.messages.find((m) => m.type === 'welcome') as unknown as { iceServers: unknown[] };
+      const welcomeB = b.messages.find((m) => m.type === 'welcome') as unknown as { iceServers: unknown[] };
+      assert.deepEqual(welcomeA.iceServers, []);
+      assert.deepEqual(welcomeB.iceServers, [{ urls: 'turn:127.0.0.1:9', username: 'u', credential: 'p' }]);
+      a.ws.close();
+      b.ws.close();
+    } finally {
+      await plain.close();
+      await withTurn.close();
+    }
+  });
+});
