@@ -29,6 +29,8 @@ export interface Mount {
 export function defaultMounts(webRoot = path.join(PROJECT_ROOT, 'dist', 'web')): Mount[] {
   return [
     { prefix: '/models/face-api/', dir: path.join(packageDir('@vladmandic/face-api'), 'model') },
+    { prefix: '/models/human/', dir: path.join(packageDir('@vladmandic/human'), 'models') },
+    { prefix: '/vendor/mediapipe-face/', dir: packageDir('@mediapipe/face_detection') },
     { prefix: '/wasm/tfjs/', dir: path.join(packageDir('@tensorflow/tfjs-backend-wasm'), 'dist') },
     { prefix: '/', dir: webRoot },
   ];
@@ -48,6 +50,8 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
   '.ico': 'image/x-icon',
   '.tflite': 'application/octet-stream',
+  '.binarypb': 'application/octet-stream',
+  '.data': 'application/octet-stream',
 };
 
 /** Resolve a URL path under a mount, or undefined if it escapes it or is malformed. */
