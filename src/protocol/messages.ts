@@ -27,7 +27,26 @@ export const Ice = z.object({ type: z.literal('ice'), candidate: IceCandidate.nu
 /** Client asks the server to start a negotiation (the server then sends `offer`). */
 export const Negotiate = z.object({ type: z.literal('negotiate') });
 
-export const ClientMessage = z.discriminatedUnion('type', [Offer, Answer, Ice, Negotiate]);
+/** Room names: what goes into /room/NAME. */
+export const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Participant names: shown on tiles, and the stream id of their tracks (an SDP token). */
+export const PARTICIPANT_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
+
+/**
+ * Join a room (once, before or after the first offer). A client that negotiates
+ * without joining gets a private room of one with echo on: the echo page.
+ */
+export const Join = z.object({
+  type: z.literal('join'),
+  room: z.string().regex(ROOM_NAME, 'room names are 1-64 letters, digits, "_" or "-"'),
+  name: z.string().regex(PARTICIPANT_NAME, 'names are 1-32 letters, digits, ".", "_" or "-"').optional(),
+  /** Also receive your own video back (default false in rooms). */
+  echo: z.boolean().optional(),
+});
+/** Turn your own echo on or off. */
+export const Echo = z.object({ type: z.literal('echo'), enabled: z.boolean() });
+
+export const ClientMessage = z.discriminatedUnion('type', [Offer, Answer, Ice, Negotiate, Join, Echo]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 export const ErrorCode = z.enum([
@@ -38,6 +57,10 @@ export const ErrorCode = z.enum([
   'no-video',
   'no-offer',
   'wrong-state',
+  'not-joined',
+  'already-joined',
+  'room-full',
+  'server-full',
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -51,7 +74,29 @@ export const IceServer = z.object({
 export const Welcome = z.object({ type: z.literal('welcome'), peerId: z.string(), iceServers: z.array(IceServer).default([]) });
 export const ErrorMessage = z.object({ type: z.literal('error'), code: ErrorCode, message: z.string() });
 
-export const ServerMessage = z.discriminatedUnion('type', [Welcome, Offer, Answer, Ice, ErrorMessage]);
+export const ParticipantInfo = z.object({ id: z.string(), name: z.string() });
+export type ParticipantInfo = z.infer<typeof ParticipantInfo>;
+/** You are in `room`; `participants` are the others already there. Their streams' ids are their names. */
+export const Joined = z.object({
+  type: z.literal('joined'),
+  room: z.string(),
+  participantId: z.string(),
+  name: z.string(),
+  participants: z.array(ParticipantInfo),
+});
+export const ParticipantJoined = z.object({ type: z.literal('participant-joined'), participant: ParticipantInfo });
+export const ParticipantLeft = z.object({ type: z.literal('participant-left'), participant: ParticipantInfo });
+
+export const ServerMessage = z.discriminatedUnion('type', [
+  Welcome,
+  Offer,
+  Answer,
+  Ice,
+  ErrorMessage,
+  Joined,
+  ParticipantJoined,
+  ParticipantLeft,
+]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
 export type ParseResult =

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import type { RoomLimits } from '../sfu/room.js';
 import type { IceSettings } from '../sfu/werift.js';
 
 export interface ServerConfig {
@@ -13,6 +14,7 @@ export interface ServerConfig {
   iceTimeoutS: number;
   /** Where the built browser app lives. */
   webRoot?: string;
+  limits?: Partial<RoomLimits>;
 }
 
 /** A configuration error: printed as one line, exit code 1. */
@@ -36,6 +38,8 @@ ICE servers from FACECAST_ICE_SERVERS, comma-separated):
   --public-ip ADDR        announce this address in ICE candidates (server behind NAT)
   --rtc-ports MIN-MAX     UDP port range for media (default: any)
   --ice-timeout SECONDS   drop peers whose ICE is silent this long (default 30)
+  --max-room-size N       most participants in one room (default 16)
+  --max-participants N    most participants on the server (default 200)
   -h, --help              show this help
 `;
 
@@ -89,6 +93,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'rtc-ports': { type: 'string' },
         'ice-timeout': { type: 'string' },
         'web-root': { type: 'string' },
+        'max-room-size': { type: 'string' },
+        'max-participants': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -123,9 +129,21 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     throw new ConfigError(`--ice-timeout: "${timeoutText}" must be seconds between 0 and 3600`);
   }
 
+  const count = (flag: string, env: string, fallback: number) => {
+    const text = pick(env, v[flag as 'max-room-size']) ?? String(fallback);
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < 1 || n > 100_000) throw new ConfigError(`--${flag}: "${text}" must be a whole number from 1 to 100000`);
+    return n;
+  };
+  const limits = {
+    maxRoomSize: count('max-room-size', 'MAX_ROOM_SIZE', 16),
+    maxParticipants: count('max-participants', 'MAX_PARTICIPANTS', 200),
+  };
+
   return {
     host,
     port,
+    limits,
     logLevel: level.data,
     ice: { iceServers, interfaceAddress: iface, portRange: ports ? parsePortRange(ports) : undefined },
     publicIp,

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES } from '../protocol/messages.js';
-import { Participant } from '../sfu/participant.js';
+import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
+import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
 import { SignalingSession } from './signaling.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
@@ -13,6 +14,7 @@ export interface FacecastServer {
   readonly url: string;
   readonly port: number;
   readonly participants: ReadonlyMap<string, Participant>;
+  readonly rooms: Rooms;
   readonly log: Logger;
   /** The JSON served at /api/state. */
   state(): ServerState;
@@ -21,7 +23,8 @@ export interface FacecastServer {
 
 export interface ServerState {
   uptimeMs: number;
-  peers: ReturnType<Participant['snapshot']>[];
+  rooms: { name: string; participants: string[] }[];
+  peers: ParticipantSnapshot[];
 }
 
 const SECURITY_HEADERS = {
@@ -36,10 +39,12 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const log = logger ?? pino({ level: config.logLevel });
   const startedAt = Date.now();
   const participants = new Map<string, Participant>();
+  const rooms = new Rooms(config.limits);
   const mounts: Mount[] = defaultMounts(config.webRoot);
 
   const state = (): ServerState => ({
     uptimeMs: Date.now() - startedAt,
+    rooms: rooms.list.map((r) => ({ name: r.name, participants: r.participants.map((p) => p.id) })),
     peers: [...participants.values()].map((p) => p.snapshot()),
   });
 
@@ -79,15 +84,11 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     wss.handleUpgrade(req, socket, head, (ws) => {
       const id = randomUUID().slice(0, 8);
       const plog = log.child({ peer: id });
-      const participant = new Participant(id, {
-        ice: config.ice,
-        echo: true,
-        iceTimeoutMs: config.iceTimeoutS * 1000,
-      });
+      const participant = new Participant(id, { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000 });
       participants.set(id, participant);
       participant.once('closed', () => participants.delete(id));
       plog.info('peer connected');
-      new SignalingSession(ws, participant, plog, config.publicIp, config.ice.iceServers);
+      new SignalingSession(ws, participant, rooms, plog, config.publicIp, config.ice.iceServers);
     });
   });
 
@@ -106,11 +107,13 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     url,
     port,
     participants,
+    rooms,
     log,
     state,
     async close() {
       for (const ws of wss.clients) ws.terminate();
       await Promise.all([...participants.values()].map((p) => p.close('server shutting down')));
+      rooms.close();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

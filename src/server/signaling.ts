@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { parseClientMessage, type ClientMessage, type ServerMessage } from '../protocol/messages.js';
 import { SfuError } from '../sfu/errors.js';
 import type { Participant } from '../sfu/participant.js';
+import type { Rooms } from '../sfu/room.js';
 import type { IceSettings } from '../sfu/werift.js';
 
 /** Replace the address of host candidates (in SDP or a candidate line) with the announced public IP. */
@@ -27,10 +28,13 @@ export class SignalingSession {
   constructor(
     private readonly ws: WebSocket,
     private readonly participant: Participant,
+    private readonly rooms: Rooms,
     private readonly log: Logger,
     private readonly publicIp?: string,
-    iceServers: IceSettings["iceServers"] = [],
+    iceServers: IceSettings['iceServers'] = [],
   ) {
+    participant.on('notify', (message) => this.send(message));
+    participant.on('offer', (sdp) => this.send({ type: 'offer', sdp: announceAddress(sdp, publicIp) }));
     participant.on('candidate', (c) => {
       const message: ServerMessage = { type: 'ice', candidate: c && { ...c, candidate: announceAddress(c.candidate, publicIp) } };
       if (this.heldCandidates) this.heldCandidates.push(message);
@@ -69,7 +73,23 @@ export class SignalingSession {
   }
 
   private async handle(message: ClientMessage): Promise<void> {
-    if (this.participant.isClosed) return;
+    const p = this.participant;
+    if (p.isClosed) return;
+    if (message.type === 'join') {
+      this.rooms.join(p, message.room, { name: message.name, echo: message.echo });
+      this.log.info({ room: message.room, name: p.name }, 'joined');
+      return;
+    }
+    if (message.type === 'echo') {
+      const room = p.room === null ? undefined : this.rooms.get(p.room);
+      if (!room) throw new SfuError('not-joined', 'join a room before turning echo on or off');
+      room.setEcho(p, message.enabled);
+      return;
+    }
+    // Negotiating without a join: the echo page, a private room of one with echo on.
+    if (p.room === null && (message.type === 'offer' || message.type === 'negotiate')) {
+      this.rooms.join(p, `~echo-${p.id}`, { echo: true }); // "~" keeps it out of the names clients can join
+    }
     if (message.type === 'offer' || message.type === 'negotiate') {
       this.heldCandidates = [];
       try {

@@ -5,9 +5,11 @@ const human = (n: number) =>
 
 /** Render /api/state as a fixed-width table for the terminal. */
 export function renderStateTable(state: ServerState): string {
-  const header = ['PEER', 'CONN', 'ICE', 'DTLS', 'CODEC', 'PKT IN', 'PKT OUT', 'BYTES IN', 'BYTES OUT', 'KF FWD', 'NACK ANS', 'RTX', 'AGE'];
+  const header = ['PEER', 'NAME', 'ROOM', 'CONN', 'ICE', 'DTLS', 'CODEC', 'PKT IN', 'PKT OUT', 'BYTES IN', 'BYTES OUT', 'KF FWD', 'NACK ANS', 'RTX', 'AGE'];
   const rows = state.peers.map((p) => [
     p.id,
+    p.name,
+    p.room ?? '-',
     p.connectionState,
     p.iceConnectionState,
     p.dtlsState,
@@ -24,6 +26,11 @@ export function renderStateTable(state: ServerState): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const out = [line(header), ...rows.map(line)];
-  out.push(`${state.peers.length} peer(s), up ${Math.round(state.uptimeMs / 1000)}s`);
+  for (const p of state.peers) {
+    for (const s of p.subscriptions) {
+      out.push(`  ${p.id} <- ${s.publisherId} ${s.kind} ssrc ${s.ssrc}: ${human(s.packetsOut)} pkts, ${s.retransmissions} rtx`);
+    }
+  }
+  out.push(`${state.rooms.length} room(s), ${state.peers.length} peer(s), up ${Math.round(state.uptimeMs / 1000)}s`);
   return out.join('\n');
 }

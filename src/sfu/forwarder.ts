@@ -66,16 +66,31 @@ export class Forwarder implements PacketSink {
     this.internals = senderInternals(sender);
     this.rewriter = new RtpRewriter(source.clockRate);
     this.needKeyframe = source.kind === 'video';
-    // Feedback is demultiplexed here by media SSRC: werift's router sends PSFB to
-    // whatever owns the *sender* SSRC, which on a sendrecv transceiver is the receiver.
-    const transport = sender.dtlsTransport;
-    if (transport) this.disposers.push(transport.onRtcp.subscribe((packet) => this.onRtcp(packet)).unSubscribe);
     source.addSink(this);
     if (this.needKeyframe) source.requestKeyframe(false);
   }
 
   get ready(): boolean {
-    return !this.closed && this.sender.dtlsTransport?.state === 'connected' && this.sender.codec !== undefined;
+    if (this.closed || this.sender.dtlsTransport?.state !== 'connected' || this.sender.codec === undefined) return false;
+    if (!this.listening) this.listen();
+    return true;
+  }
+
+  get currentSource(): InboundTrack {
+    return this.source;
+  }
+
+  private listening = false;
+
+  /**
+   * Feedback is demultiplexed here by media SSRC: werift's router sends PSFB to
+   * whatever owns the *sender* SSRC, which on a sendrecv transceiver is the receiver.
+   * Attached once the sender's transport is connected (a new transceiver has none before).
+   */
+  private listen(): void {
+    this.listening = true;
+    const transport = this.sender.dtlsTransport;
+    this.disposers.push(transport.onRtcp.subscribe((packet) => this.onRtcp(packet)).unSubscribe);
   }
 
   /** Move to another source (publisher reconnected, layer switch): continues seq/ts, waits for a keyframe. */

@@ -15,7 +15,6 @@ export interface InboundTrackStats {
 /** Something that takes a publisher's packets: a Forwarder. */
 export interface PacketSink {
   write(packet: RtpPacket, keyframe: boolean): void;
-  close(): void;
 }
 
 /**
@@ -41,6 +40,8 @@ export class InboundTrack {
   constructor(
     readonly track: MediaStreamTrack,
     private readonly receiver: RTCRtpReceiver,
+    /** The publishing participant's id. */
+    readonly publisherId: string,
   ) {
     this.id = track.id ?? track.uuid;
     this.kind = track.kind === 'audio' ? 'audio' : 'video';
@@ -90,12 +91,19 @@ export class InboundTrack {
     this.keyframes.request();
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Stop receiving. Sinks are detached, not closed: whoever owns them (the Room)
+   * decides whether they end or move to another source (a reconnected publisher).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
     this.keyframes.close();
-    for (const sink of [...this.sinks]) sink.close();
     this.sinks.clear();
   }
 

@@ -1,34 +1,44 @@
 import { EventEmitter } from 'node:events';
 import {
+  MediaStream,
   RTCPeerConnection,
   type MediaStreamTrack,
   type RTCIceCandidate,
   type RTCRtpTransceiver,
 } from 'werift';
-import type { IceCandidate } from '../protocol/messages.js';
+import type { IceCandidate, ServerMessage } from '../protocol/messages.js';
 import { checkSdp, SfuError } from './errors.js';
-import { Forwarder } from './forwarder.js';
+import { Forwarder, type ForwarderStats } from './forwarder.js';
 import { InboundTrack, type InboundTrackStats } from './inbound-track.js';
 import { peerConfig, type IceSettings } from './werift.js';
 
 export interface ParticipantOptions {
   ice: IceSettings;
-  /** Send the participant's own video back to it (the echo). */
-  echo: boolean;
   /** Close when ICE stays disconnected, or nothing (RTP/RTCP) arrives, this long (ms). */
   iceTimeoutMs?: number;
   /** Close when not connected this long after the first offer/answer (ms). */
   connectTimeoutMs?: number;
 }
 
+export interface SubscriptionSnapshot extends ForwarderStats {
+  trackId: string;
+  publisherId: string;
+  kind: string;
+  ssrc: number;
+}
+
 export interface ParticipantSnapshot {
   id: string;
+  name: string;
+  room: string | null;
+  echo: boolean;
   connectionState: string;
   iceConnectionState: string;
   dtlsState: string;
   signalingState: string;
   codec: string | null;
   tracks: Array<{ id: string; kind: string; ssrc: number | null; codec: string; subscribers: number } & InboundTrackStats>;
+  subscriptions: SubscriptionSnapshot[];
   packetsIn: number;
   bytesIn: number;
   packetsOut: number;
@@ -44,23 +54,44 @@ export interface ParticipantSnapshot {
 export interface ParticipantEvents {
   /** A local ICE candidate to trickle to the client; null = end of candidates. */
   candidate: [IceCandidate | null];
+  /** A server-initiated offer for the client to answer. */
+  offer: [sdp: string];
+  /** The client published a track. */
+  track: [InboundTrack];
+  /** A room notice for the client (joined, participant-joined/left). */
+  notify: [ServerMessage];
   /** The participant is gone (closed, failed, timed out). */
   closed: [reason: string];
 }
 
+/** One subscribed track: the sendonly transceiver toward this participant and its forwarder. */
+interface Subscription {
+  transceiver: RTCRtpTransceiver;
+  forwarder: Forwarder;
+}
+
 /**
- * One client's peer connection: negotiation (either side may offer; the
- * server is the impolite peer), its published tracks and its forwarders.
+ * One client's peer connection: negotiation (either side may offer; the server
+ * is the impolite peer and serializes its own offers), the tracks the client
+ * publishes, and the forwarders of the tracks it subscribes to. Which tracks it
+ * subscribes to is the Room's business.
  */
 export class Participant extends EventEmitter<ParticipantEvents> {
   readonly createdAt = Date.now();
   readonly pc: RTCPeerConnection;
-  readonly inbound = new Map<string, InboundTrack>();
-  readonly forwarders = new Set<Forwarder>();
+  /** Tracks this participant publishes, by id. */
+  readonly published = new Map<string, InboundTrack>();
+  /** Tracks this participant receives, by subscription key. */
+  private readonly subscriptions = new Map<string, Subscription>();
+  name: string;
+  room: string | null = null;
+  echo = false;
   private closed = false;
   private negotiated = false;
+  private offering = false;
+  private readonly earlyCandidates: (IceCandidate | null)[] = [];
+  private wantsOffer = false;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private iceTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private lastHeardAt = 0;
   private readonly iceTimeoutMs: number;
@@ -68,51 +99,16 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   constructor(
     readonly id: string,
-    private readonly opts: ParticipantOptions,
+    opts: ParticipantOptions,
   ) {
     super();
+    this.name = `guest-${id}`;
     this.iceTimeoutMs = opts.iceTimeoutMs ?? 30_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
     this.pc = new RTCPeerConnection(peerConfig(opts.ice));
-    this.pc.onTransceiverAdded.subscribe((t) => this.onTransceiverAdded(t));
+    this.pc.onRemoteTransceiverAdded.subscribe((t) => this.onRemoteTransceiver(t));
     this.pc.onIceCandidate.subscribe((c) => this.onLocalCandidate(c));
     this.pc.connectionStateChange.subscribe((state) => this.onConnectionState(state));
-    this.pc.iceConnectionStateChange.subscribe((state) => this.onIceState(state));
-  }
-
-  /** A JSON-ready picture of this participant for /api/state. */
-  snapshot(): ParticipantSnapshot {
-    const dtls = this.pc.dtlsTransports[0];
-    const tracks = [...this.inbound.values()].map((t) => ({
-      id: t.id,
-      kind: t.kind,
-      ssrc: t.ssrc ?? null,
-      codec: t.mimeType,
-      subscribers: t.subscriberCount,
-      ...t.stats,
-    }));
-    const fwd = [...this.forwarders].map((f) => f.stats);
-    const sum = <K extends string>(rows: Record<K, number>[], key: K) => rows.reduce((n, r) => n + r[key], 0);
-    const codec = this.pc.getTransceivers().find((t) => t.kind === 'video')?.sender.codec?.mimeType ?? null;
-    return {
-      id: this.id,
-      connectionState: this.pc.connectionState,
-      iceConnectionState: this.pc.iceConnectionState,
-      dtlsState: dtls?.state ?? 'new',
-      signalingState: this.pc.signalingState,
-      codec,
-      tracks,
-      packetsIn: sum(tracks, 'packetsIn'),
-      bytesIn: sum(tracks, 'bytesIn'),
-      packetsOut: sum(fwd, 'packetsOut'),
-      bytesOut: sum(fwd, 'bytesOut'),
-      keyframeRequestsForwarded: sum(tracks, 'keyframeRequestsSent'),
-      keyframeRequestsReceived: sum(fwd, 'keyframeRequestsIn'),
-      nacksReceived: sum(fwd, 'nacksIn'),
-      nacksAnswered: sum(fwd, 'nacksAnswered'),
-      retransmissions: sum(fwd, 'retransmissions'),
-      ageMs: Date.now() - this.createdAt,
-    };
   }
 
   get isClosed(): boolean {
@@ -124,8 +120,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.assertOpen();
     checkSdp(sdp, 'offer');
     if (this.pc.signalingState === 'have-local-offer') {
-      // Impolite peer: our offer wins; the client rolls back and answers it.
-      throw new SfuError('wrong-state', 'offer collided with the server\'s offer; answer the server\'s offer instead');
+      // Impolite peer: our offer wins; the polite client rolls back and answers it.
+      throw new SfuError('wrong-state', "offer collided with the server's offer; answer the server's offer instead");
     }
     try {
       await this.pc.setRemoteDescription({ type: 'offer', sdp });
@@ -135,20 +131,29 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
     this.startNegotiationClock();
+    queueMicrotask(() => this.maybeOffer());
     return this.pc.localDescription!.sdp;
   }
 
-  /** Create a server-side offer (the client answers with `answer`). */
+  /** Create a server-side offer now (client asked with `negotiate`). */
   async createOffer(): Promise<string> {
     this.assertOpen();
     if (this.pc.signalingState !== 'stable') {
       throw new SfuError('wrong-state', `cannot offer in signaling state ${this.pc.signalingState}`);
     }
     if (this.pc.getTransceivers().length === 0) {
-      this.pc.addTransceiver('video', { direction: this.opts.echo ? 'sendrecv' : 'recvonly' });
+      // Nothing negotiated yet: offer to receive the client's video.
+      const t = this.pc.addTransceiver('video', { direction: 'recvonly' });
+      t.onTrack.subscribe((track) => this.onTrack(track, t));
     }
-    const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription(offer);
+    this.offering = true;
+    this.wantsOffer = false;
+    try {
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+    } catch (err) {
+      this.offering = false;
+      throw err;
+    }
     return this.pc.localDescription!.sdp;
   }
 
@@ -162,15 +167,29 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       await this.pc.setRemoteDescription({ type: 'answer', sdp });
     } catch (err) {
       throw new SfuError('bad-sdp', `answer rejected: ${(err as Error).message}`);
+    } finally {
+      this.offering = false;
     }
+    const early = this.earlyCandidates.splice(0);
+    for (const c of early) await this.applyCandidate(c).catch(() => undefined);
     this.startNegotiationClock();
+    queueMicrotask(() => this.maybeOffer());
   }
 
   async addCandidate(candidate: IceCandidate | null): Promise<void> {
     this.assertOpen();
     if (!this.pc.remoteDescription) {
+      // The client may trickle its candidates before the answer to our offer arrives.
+      if (this.pc.signalingState === 'have-local-offer' && this.earlyCandidates.length < 64) {
+        this.earlyCandidates.push(candidate);
+        return;
+      }
       throw new SfuError('no-offer', 'ICE candidate arrived before any offer or answer');
     }
+    await this.applyCandidate(candidate);
+  }
+
+  private async applyCandidate(candidate: IceCandidate | null): Promise<void> {
     try {
       if (candidate === null) await this.pc.addIceCandidate(undefined);
       else
@@ -185,17 +204,106 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
   }
 
+  /** Start receiving `track` (another participant's, or our own for the echo). */
+  subscribe(track: InboundTrack, streamId: string, key = track.id): Forwarder {
+    const existing = this.subscriptions.get(key);
+    if (existing) {
+      existing.forwarder.switchSource(track);
+      return existing.forwarder;
+    }
+    const transceiver = this.pc.addTransceiver(track.kind, {
+      direction: 'sendonly',
+      streams: [new MediaStream({ id: streamId })],
+    });
+    const forwarder = new Forwarder(track, transceiver.sender);
+    this.subscriptions.set(key, { transceiver, forwarder });
+    this.requestOffer();
+    return forwarder;
+  }
+
+  /** Send the client a room notice. */
+  notify(message: ServerMessage): void {
+    if (!this.closed) this.emit('notify', message);
+  }
+
+  /** The forwarder of a subscription, if any. */
+  subscription(key: string): Forwarder | undefined {
+    return this.subscriptions.get(key)?.forwarder;
+  }
+
+  /** Stop receiving a subscription; its m-line goes inactive at the next negotiation. */
+  unsubscribe(key: string): void {
+    const sub = this.subscriptions.get(key);
+    if (!sub) return;
+    this.subscriptions.delete(key);
+    sub.forwarder.close();
+    if (!this.closed) {
+      this.pc.removeTrack(sub.transceiver.sender);
+      this.requestOffer();
+    }
+  }
+
+  get subscriptionKeys(): string[] {
+    return [...this.subscriptions.keys()];
+  }
+
+  /** A JSON-ready picture of this participant for /api/state. */
+  snapshot(): ParticipantSnapshot {
+    const dtls = this.pc.dtlsTransports[0];
+    const tracks = [...this.published.values()].map((t) => ({
+      id: t.id,
+      kind: t.kind,
+      ssrc: t.ssrc ?? null,
+      codec: t.mimeType,
+      subscribers: t.subscriberCount,
+      ...t.stats,
+    }));
+    const subscriptions: SubscriptionSnapshot[] = [...this.subscriptions.values()].map(({ forwarder: f }) => ({
+      trackId: f.currentSource.id,
+      publisherId: f.currentSource.publisherId,
+      kind: f.currentSource.kind,
+      ssrc: f.sender.ssrc,
+      ...f.stats,
+    }));
+    const sum = <K extends string>(rows: Record<K, number>[], key: K) => rows.reduce((n, r) => n + r[key], 0);
+    const codec =
+      [...this.published.values()].find((t) => t.kind === 'video')?.mimeType ??
+      this.pc.getTransceivers().find((t) => t.kind === 'video')?.sender.codec?.mimeType ??
+      null;
+    return {
+      id: this.id,
+      name: this.name,
+      room: this.room,
+      echo: this.echo,
+      connectionState: this.pc.connectionState,
+      iceConnectionState: this.pc.iceConnectionState,
+      dtlsState: dtls?.state ?? 'new',
+      signalingState: this.pc.signalingState,
+      codec,
+      tracks,
+      subscriptions,
+      packetsIn: sum(tracks, 'packetsIn'),
+      bytesIn: sum(tracks, 'bytesIn'),
+      packetsOut: sum(subscriptions, 'packetsOut'),
+      bytesOut: sum(subscriptions, 'bytesOut'),
+      keyframeRequestsForwarded: sum(tracks, 'keyframeRequestsSent'),
+      keyframeRequestsReceived: sum(subscriptions, 'keyframeRequestsIn'),
+      nacksReceived: sum(subscriptions, 'nacksIn'),
+      nacksAnswered: sum(subscriptions, 'nacksAnswered'),
+      retransmissions: sum(subscriptions, 'retransmissions'),
+      ageMs: Date.now() - this.createdAt,
+    };
+  }
+
   async close(reason = 'closed'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    if (this.iceTimer) clearTimeout(this.iceTimer);
     if (this.watchdog) clearInterval(this.watchdog);
-    for (const f of this.forwarders) f.close();
-    this.forwarders.clear();
-    for (const t of this.inbound.values()) t.close();
-    this.inbound.clear();
+    for (const { forwarder } of this.subscriptions.values()) forwarder.close();
+    this.subscriptions.clear();
+    for (const t of this.published.values()) t.close();
     try {
       await this.pc.close();
     } catch {
@@ -209,18 +317,35 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (this.closed) throw new SfuError('wrong-state', 'this connection is closed');
   }
 
-  private onTransceiverAdded(transceiver: RTCRtpTransceiver): void {
-    if (this.opts.echo && transceiver.kind === 'video') transceiver.setDirection('sendrecv');
+  /** Ask for a server offer as soon as signaling is stable (coalesces many changes into one). */
+  private requestOffer(): void {
+    this.wantsOffer = true;
+    queueMicrotask(() => this.maybeOffer());
+  }
+
+  private maybeOffer(): void {
+    if (this.closed || !this.wantsOffer || this.offering) return;
+    // The first exchange is the client's (or an explicit `negotiate`): wait for it.
+    if (!this.pc.remoteDescription || this.pc.signalingState !== 'stable') return;
+    this.createOffer().then(
+      (sdp) => this.emit('offer', sdp),
+      () => {
+        this.offering = false;
+      },
+    );
+  }
+
+  private onRemoteTransceiver(transceiver: RTCRtpTransceiver): void {
+    // The server never sends on an m-line the client created: it answers recvonly.
+    if (transceiver.direction === 'sendrecv') transceiver.setDirection('recvonly');
     transceiver.onTrack.subscribe((track) => this.onTrack(track, transceiver));
   }
 
   private onTrack(track: MediaStreamTrack, transceiver: RTCRtpTransceiver): void {
     if (this.closed) return;
-    const inbound = new InboundTrack(track, transceiver.receiver);
-    this.inbound.set(inbound.id, inbound);
-    if (this.opts.echo && inbound.kind === 'video') {
-      this.forwarders.add(new Forwarder(inbound, transceiver.sender));
-    }
+    const inbound = new InboundTrack(track, transceiver.receiver, this.id);
+    this.published.set(inbound.id, inbound);
+    this.emit('track', inbound);
   }
 
   private onLocalCandidate(candidate: RTCIceCandidate | undefined): void {
@@ -272,17 +397,5 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (performance.now() - this.lastHeardAt > this.iceTimeoutMs) void this.close('media timeout');
     }, every);
     this.watchdog.unref();
-  }
-
-  private onIceState(state: string): void {
-    if (state === 'disconnected' || state === 'failed') {
-      if (!this.iceTimer) {
-        this.iceTimer = setTimeout(() => void this.close('ice-timeout'), state === 'failed' ? 0 : this.iceTimeoutMs);
-        this.iceTimer.unref();
-      }
-    } else if (this.iceTimer && (state === 'connected' || state === 'completed')) {
-      clearTimeout(this.iceTimer);
-      this.iceTimer = undefined;
-    }
   }
 }

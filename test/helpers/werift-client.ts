@@ -74,19 +74,17 @@ export class TestClient {
   /** Ask the server to offer; answer it with our track; wait until connected. */
   async acceptServerOffer(): Promise<void> {
     await this.opened;
-    this.pc.onTransceiverAdded.subscribe((t) => {
+    const { unSubscribe } = this.pc.onTransceiverAdded.subscribe((t) => {
       if (t.kind !== 'video') return;
+      unSubscribe(); // publish on the first video m-line only; later ones carry the echo
       this.transceiver = t;
       t.setDirection('sendrecv');
       void t.sender.replaceTrack(this.local);
     });
-    this.answerOffers = true;
     this.send({ type: 'negotiate' });
     await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'client connected');
     this.watchPli();
   }
-
-  private answerOffers = false;
 
   private watchPli(): void {
     // Count PLIs for our sender at the transport (werift's router misroutes PSFB on sendrecv).
@@ -125,7 +123,7 @@ export class TestClient {
     this.messages.push(m);
     if (m.type === 'welcome') this.peerId = m.peerId;
     else if (m.type === 'answer') await this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
-    else if (m.type === 'offer' && this.answerOffers) {
+    else if (m.type === 'offer') {
       await this.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
       await this.pc.setLocalDescription(await this.pc.createAnswer());
       this.send({ type: 'answer', sdp: this.pc.localDescription!.sdp });

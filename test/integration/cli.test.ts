@@ -46,8 +46,8 @@ describe('facecast CLI', () => {
       assert.equal(health.status, 200);
       const table = runCli(['state', '--url', url]);
       assert.equal(table.status, 0, table.stderr);
-      assert.match(table.stdout, /^PEER\s+CONN\s+ICE/);
-      assert.match(table.stdout, /0 peer\(s\)/);
+      assert.match(table.stdout, /^PEER\s+NAME\s+ROOM\s+CONN\s+ICE/);
+      assert.match(table.stdout, /0 room\(s\), 0 peer\(s\)/);
       const json = runCli(['state', '--url', url, '--json']);
       assert.deepEqual(JSON.parse(json.stdout).peers, []);
     } finally {

@@ -1,0 +1,186 @@
+import type { ParticipantInfo, ServerMessage } from '../protocol/messages.js';
+import { SfuError } from './errors.js';
+import type { InboundTrack } from './inbound-track.js';
+import type { Participant } from './participant.js';
+
+export interface RoomLimits {
+  /** Most participants in one room. */
+  maxRoomSize: number;
+  /** Most participants in all rooms together. */
+  maxParticipants: number;
+  /**
+   * How long a departed participant's tracks stay on subscribers' screens,
+   * waiting for the same name to come back (a reconnect continues the same
+   * subscriber tracks). Must stay well under 2 s: leavers' tiles go within that.
+   */
+  reconnectGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: RoomLimits = { maxRoomSize: 16, maxParticipants: 200, reconnectGraceMs: 1000 };
+
+const info = (p: Participant): ParticipantInfo => ({ id: p.id, name: p.name });
+
+/** Subscription key of a published track: stable across a publisher's reconnects. */
+function trackKey(publisherName: string, track: InboundTrack, ordinal: number): string {
+  return `${publisherName}/${track.kind}/${ordinal}`;
+}
+
+/**
+ * A room: who is in it, and who receives whose tracks. Every published track
+ * goes to every other participant (and back to its publisher when echo is on).
+ * Tracks are keyed by publisher *name*, so a publisher that reconnects under the
+ * same name within the grace period continues the same subscriber tracks.
+ */
+export class Room {
+  private readonly members = new Map<string, Participant>();
+  /** Track keys each member publishes, by participant id. */
+  private readonly keysOf = new Map<string, Map<InboundTrack, string>>();
+  private readonly departures = new Set<NodeJS.Timeout>();
+
+  constructor(
+    readonly name: string,
+    private readonly limits: RoomLimits,
+    private readonly onEmpty: (room: Room) => void,
+  ) {}
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  get participants(): Participant[] {
+    return [...this.members.values()];
+  }
+
+  /** Add a participant (name already set); a live member with the same name is replaced. */
+  join(p: Participant, echo: boolean): void {
+    const twin = [...this.members.values()].find((m) => m.name === p.name);
+    if (!twin && this.members.size >= this.limits.maxRoomSize) {
+      throw new SfuError('room-full', `room "${this.name}" is full (${this.limits.maxRoomSize} participants)`);
+    }
+    p.room = this.name;
+    p.echo = echo;
+    this.members.set(p.id, p);
+    this.keysOf.set(p.id, new Map());
+    if (twin) void twin.close('replaced by a new connection with the same name');
+
+    const others = this.participants.filter((m) => m !== p && m !== twin);
+    p.notify({ type: 'joined', room: this.name, participantId: p.id, name: p.name, participants: others.map(info) });
+    if (!twin) this.broadcast({ type: 'participant-joined', participant: info(p) }, p);
+
+    for (const other of others) {
+      for (const [track, key] of this.keysOf.get(other.id) ?? []) p.subscribe(track, other.name, key);
+    }
+    for (const track of p.published.values()) this.publish(p, track);
+    p.on('track', (track) => this.publish(p, track));
+    p.once('closed', () => this.leave(p));
+  }
+
+  /** Turn a member's own echo on or off. */
+  setEcho(p: Participant, enabled: boolean): void {
+    p.echo = enabled;
+    for (const [track, key] of this.keysOf.get(p.id) ?? []) {
+      if (track.kind !== 'video') continue;
+      if (enabled) p.subscribe(track, p.name, key);
+      else p.unsubscribe(key);
+    }
+  }
+
+  close(): void {
+    for (const t of this.departures) clearTimeout(t);
+    this.departures.clear();
+    for (const p of this.participants) void p.close('room closed');
+  }
+
+  private publish(p: Participant, track: InboundTrack): void {
+    const keys = this.keysOf.get(p.id);
+    if (!keys || keys.has(track)) return;
+    const ordinal = [...keys.keys()].filter((t) => t.kind === track.kind).length;
+    const key = trackKey(p.name, track, ordinal);
+    keys.set(track, key);
+    for (const member of this.members.values()) {
+      if (member === p) {
+        if (p.echo && track.kind === 'video') p.subscribe(track, p.name, key);
+      } else {
+        member.subscribe(track, p.name, key);
+      }
+    }
+  }
+
+  private leave(p: Participant): void {
+    if (this.members.get(p.id) !== p) return;
+    this.members.delete(p.id);
+    const keys = [...(this.keysOf.get(p.id)?.values() ?? [])];
+    this.keysOf.delete(p.id);
+    // Keep the leaver's tracks on subscribers briefly: the same name may come back.
+    const timer = setTimeout(() => {
+      this.departures.delete(timer);
+      const back = [...this.members.values()].find((m) => m.name === p.name);
+      for (const member of this.members.values()) {
+        for (const key of keys) {
+          const fwd = member.subscription(key);
+          // Reclaimed keys now forward a live track of the returning participant.
+          if (fwd && (fwd.currentSource.isClosed || !back)) member.unsubscribe(key);
+        }
+      }
+      if (!back) this.broadcast({ type: 'participant-left', participant: info(p) });
+      if (this.members.size === 0) this.onEmpty(this);
+    }, this.limits.reconnectGraceMs);
+    timer.unref();
+    this.departures.add(timer);
+  }
+
+  private broadcast(message: ServerMessage, except?: Participant): void {
+    for (const m of this.members.values()) if (m !== except) m.notify(message);
+  }
+}
+
+/** All rooms of the server, created on first join and dropped when empty. */
+export class Rooms {
+  private readonly rooms = new Map<string, Room>();
+  readonly limits: RoomLimits;
+
+  constructor(limits: Partial<RoomLimits> = {}) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  get list(): Room[] {
+    return [...this.rooms.values()];
+  }
+
+  get participantCount(): number {
+    let n = 0;
+    for (const r of this.rooms.values()) n += r.size;
+    return n;
+  }
+
+  get(name: string): Room | undefined {
+    return this.rooms.get(name);
+  }
+
+  join(p: Participant, roomName: string, opts: { name?: string; echo?: boolean } = {}): Room {
+    if (p.room !== null) throw new SfuError('already-joined', `already in room "${p.room}"`);
+    if (this.participantCount >= this.limits.maxParticipants) {
+      throw new SfuError('server-full', `the server is full (${this.limits.maxParticipants} participants)`);
+    }
+    let room = this.rooms.get(roomName);
+    if (!room) {
+      room = new Room(roomName, this.limits, (r) => {
+        if (this.rooms.get(r.name) === r && r.size === 0) this.rooms.delete(r.name);
+      });
+      this.rooms.set(roomName, room);
+    }
+    if (opts.name) p.name = opts.name;
+    try {
+      room.join(p, opts.echo ?? false);
+    } catch (err) {
+      if (room.size === 0) this.rooms.delete(roomName);
+      throw err;
+    }
+    return room;
+  }
+
+  close(): void {
+    for (const r of this.rooms.values()) r.close();
+    this.rooms.clear();
+  }
+}
