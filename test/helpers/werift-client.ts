@@ -71,6 +71,33 @@ export class TestClient {
     await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'client connected');
   }
 
+  /** Join a room (before connecting). */
+  async join(room: string, name?: string, echo?: boolean): Promise<void> {
+    await this.opened;
+    this.send({ type: 'join', room, name, echo });
+    await this.nextMessage((m) => m.type === 'joined' || m.type === 'error');
+    const last = this.messages.at(-1)!;
+    if (last.type === 'error') throw new Error(`join refused: ${last.code}: ${last.message}`);
+  }
+
+  /** Receive only: ask the server to offer what the room has; wait until connected. */
+  async subscribeOnly(): Promise<void> {
+    await this.opened;
+    this.send({ type: 'negotiate' });
+    await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'subscriber connected');
+  }
+
+  /** Packets received per remote SSRC. */
+  bySsrc(): Map<number, RtpPacket[]> {
+    const out = new Map<number, RtpPacket[]>();
+    for (const p of this.received) {
+      const list = out.get(p.header.ssrc) ?? [];
+      list.push(p);
+      out.set(p.header.ssrc, list);
+    }
+    return out;
+  }
+
   /** Ask the server to offer; answer it with our track; wait until connected. */
   async acceptServerOffer(): Promise<void> {
     await this.opened;
@@ -106,9 +133,8 @@ export class TestClient {
     this.local.writeRtp(packet);
   }
 
-  nextMessage(predicate: (m: ServerMessage) => boolean, timeoutMs = 5000): Promise<ServerMessage> {
-    const start = this.messages.length;
-    return waitFor(() => this.messages.slice(start).find(predicate), timeoutMs, 'a server message');
+  nextMessage(predicate: (m: ServerMessage) => boolean, timeoutMs = 5000, from = this.messages.length): Promise<ServerMessage> {
+    return waitFor(() => this.messages.slice(from).find(predicate), timeoutMs, 'a server message');
   }
 
   async close(): Promise<void> {
