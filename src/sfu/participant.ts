@@ -380,8 +380,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /**
    * werift only reports ICE `failed` after its own 30 s consent timeout, so the
-   * participant watches its media itself: a connected browser sends RTP or at
-   * least RTCP receiver reports every second; silence for iceTimeoutMs ends it.
+   * participant watches the peer itself: anything heard (RTP, RTCP, or STUN on
+   * the selected pair: the peer's consent checks and its answers to ours, about
+   * every 5 s) keeps it alive; silence for iceTimeoutMs ends it. Timeouts under
+   * ~10 s can therefore drop an idle viewer that only exchanges STUN.
    */
   private startWatchdog(): void {
     const transport = this.pc.dtlsTransports[0];
@@ -392,8 +394,18 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     };
     transport.onRtp.subscribe(heard);
     transport.onRtcp.subscribe(heard);
+    const stun = () => {
+      const pair = this.pc.iceTransports[0]?.connection.nominated;
+      return pair ? pair.requestsReceived + pair.responsesReceived : 0;
+    };
+    let stunSeen = stun();
     const every = Math.min(1000, this.iceTimeoutMs / 4);
     this.watchdog = setInterval(() => {
+      const now = stun();
+      if (now !== stunSeen) {
+        stunSeen = now;
+        heard();
+      }
       if (performance.now() - this.lastHeardAt > this.iceTimeoutMs) void this.close('media timeout');
     }, every);
     this.watchdog.unref();

@@ -45,3 +45,47 @@ describe('connect/disconnect cycles leave nothing behind', () => {
     }
   });
 });
+
+describe('room churn', () => {
+  it('200 join/leave cycles next to a live call leave no peers, tracks, timers or sockets behind', async () => {
+    const server = await startTestServer({ limits: { reconnectGraceMs: 200 } });
+    const baseline = resources();
+    const resident = new TestClient(server.url);
+    try {
+      await resident.join('churn', 'resident');
+      await resident.connect();
+      const source = new Vp8Source();
+      const t0 = performance.now();
+      for (let i = 0; i < 200; i++) {
+        const c = new TestClient(server.url);
+        await c.join('churn', `visitor-${i % 7}`);
+        await c.connect();
+        for (const p of source.nextFrame()) c.sendRtp(p);
+        if (i % 3 === 0) c.ws.terminate(); // some vanish without a goodbye
+        await c.close();
+      }
+      const took = performance.now() - t0;
+      await waitFor(() => server.state().peers.length === 1, 10_000, 'only the resident left');
+      await waitFor(() => resident.pc.signalingState === 'stable' && server.state().peers[0]!.subscriptions.length === 0, 10_000, 'the resident unsubscribed from every visitor');
+      const state = server.state();
+      assert.deepEqual(state.rooms, [{ name: 'churn', participants: [state.peers[0]!.id] }]);
+      assert.equal(state.peers[0]!.name, 'resident');
+      await resident.close();
+      await waitFor(() => server.state().peers.length === 0 && server.state().rooms.length === 0, 10_000, 'an empty server');
+      const settled = await waitFor(
+        () => {
+          const now = resources();
+          return (now.UDPWRAP ?? 0) <= (baseline.UDPWRAP ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
+        },
+        10_000,
+        'handles back to baseline',
+      ).catch(() => resources());
+      console.log(`churn: 200 cycles in ${(took / 1000).toFixed(1)} s; resources before ${JSON.stringify(baseline)} after ${JSON.stringify(settled)}`);
+      assert.ok((settled.UDPWRAP ?? 0) <= (baseline.UDPWRAP ?? 0), `UDP sockets: ${JSON.stringify(settled)}`);
+      assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(settled)}`);
+    } finally {
+      await resident.close();
+      await server.close();
+    }
+  });
+});
