@@ -2,7 +2,9 @@
 /**
  * Builds the browser app into dist/web/:
  *   web/main.ts           -> dist/web/app.js
- *   web/detect/worker.ts  -> dist/web/detect-worker.js   (module worker)
+ *   web/detect/worker.ts  -> dist/web/detect-worker.js   (module worker; each detector
+ *                            is a lazily imported chunk under dist/web/chunks/, so a
+ *                            worker only fetches the tfjs bundle of the detector it runs)
  *   web/index.html, web/style.css copied as-is.
  *
  * Usage: node scripts/build-web.mjs [--watch] [--no-minify]
@@ -35,7 +37,12 @@ const common = {
 
 const entries = [
   { entryPoints: ['web/main.ts'], outfile: path.join(outdir, 'app.js') },
-  { entryPoints: ['web/detect/worker.ts'], outfile: path.join(outdir, 'detect-worker.js') },
+  {
+    entryPoints: { 'detect-worker': 'web/detect/worker.ts' },
+    outdir,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+  },
 ];
 
 const staticFiles = ['index.html', 'style.css'];

@@ -1,26 +1,55 @@
 /**
- * Draws every camera frame plus the latest face boxes onto the composite canvas
- * (which is what gets published). Drawing is driven by the camera
- * (requestVideoFrameCallback), never by the detector, so the output frame rate
- * follows the camera. Without a camera it animates a placeholder pattern.
+ * Draws every camera frame onto the composite canvas (which is what gets
+ * published). Drawing is driven by the camera (requestVideoFrameCallback),
+ * never by the detector, so the output frame rate follows the camera. Without
+ * a camera it animates a placeholder pattern.
+ *
+ * Overlay modes:
+ *  - burned-in: the tracker's boxes for each frame's capture time are drawn
+ *    into the frame (boxes glide between detections, see tracker.ts);
+ *  - metadata: the frame stays clean and gets a frame code (framecode.ts) in
+ *    its bottom-left corner; detections travel on the data channel instead.
+ * Every frame drawn gets the next frame number (24-bit, wrapping).
  */
 import type { Face } from './detect/detector.js';
+import { drawFaces } from './draw.js';
+import { FRAME_CODE_MAX, stampFrameCode } from './framecode.js';
+import { FaceTracker } from './tracker.js';
 
-export const BOX_COLOR = '#00ff00';
-export const BOX_LINE_WIDTH = 4;
+export { BOX_COLOR, BOX_LINE_WIDTH } from './draw.js';
 const PLACEHOLDER_FPS = 30;
+
+export type OverlayMode = 'burned-in' | 'metadata';
 
 export interface FrameInfo {
   /** The video element whose current frame was just drawn. */
   video: HTMLVideoElement;
   /** Metadata from requestVideoFrameCallback when available. */
   metadata?: VideoFrameCallbackMetadata;
+  /** Frame number of this frame (stamped into it in metadata mode). */
+  frame: number;
+  /** Capture time of this frame, ms on the performance.now() clock. */
+  ts: number;
+}
+
+/** A frame's capture time on the performance.now() clock. */
+export function frameTimestamp(metadata?: VideoFrameCallbackMetadata): number {
+  return metadata?.captureTime ?? metadata?.expectedDisplayTime ?? performance.now();
 }
 
 export class Compositor {
   readonly ctx: CanvasRenderingContext2D;
-  /** Latest detections, normalized to the frame. */
-  faces: Face[] = [];
+  /** Smooths and extrapolates detections between detector results. */
+  readonly tracker = new FaceTracker();
+  mode: OverlayMode = 'burned-in';
+  /** Number of the next frame drawn. */
+  frameNo = 0;
+  /** Faces drawn on the last frame (burned-in mode). */
+  drawnFaces: Face[] = [];
+  /** Capture time of the frame the latest detection ran on (-1: none yet). */
+  private detectionTs = -1;
+  /** Age of the boxes at draw time: frame ts minus the detection's frame ts (ms), summed over frames. */
+  readonly age = { sum: 0, count: 0, max: 0 };
   /** Frames drawn onto the canvas (camera or placeholder). */
   outputFrames = 0;
   /** Frames the camera delivered (presentedFrames from rVFC, else frames drawn). */
@@ -41,7 +70,19 @@ export class Compositor {
     this.ctx = ctx;
   }
 
-  get mode(): 'camera' | 'placeholder' | 'idle' {
+  /** New detections for the frame captured at `ts`. */
+  setDetections(faces: Face[], ts: number): void {
+    this.tracker.update(faces, ts);
+    if (ts > this.detectionTs) this.detectionTs = ts;
+  }
+
+  clearDetections(): void {
+    this.tracker.clear();
+    this.detectionTs = -1;
+    this.drawnFaces = [];
+  }
+
+  get source(): 'camera' | 'placeholder' | 'idle' {
     return this.video ? 'camera' : this.placeholderTimer ? 'placeholder' : 'idle';
   }
 
@@ -56,7 +97,7 @@ export class Compositor {
     const t0 = performance.now();
     this.placeholderTimer = setInterval(() => {
       this.drawPlaceholder((performance.now() - t0) / 1000, label);
-      this.outputFrames++;
+      this.finishFrame(performance.now());
     }, 1000 / PLACEHOLDER_FPS);
   }
 
@@ -72,8 +113,9 @@ export class Compositor {
         this.rvfcHandle = video.requestVideoFrameCallback(onFrame);
         if (this.lastPresented >= 0) this.cameraFrames += Math.max(0, metadata.presentedFrames - this.lastPresented);
         this.lastPresented = metadata.presentedFrames;
-        this.drawFrame(video, metadata.width, metadata.height);
-        this.onCameraFrame({ video, metadata });
+        const ts = frameTimestamp(metadata);
+        const frame = this.frameNo;
+        if (this.drawFrame(video, metadata.width, metadata.height, ts)) this.onCameraFrame({ video, metadata, frame, ts });
       };
       this.rvfcHandle = video.requestVideoFrameCallback(onFrame);
     } else {
@@ -85,8 +127,9 @@ export class Compositor {
         if (video.currentTime === lastTime || video.readyState < 2) return;
         lastTime = video.currentTime;
         this.cameraFrames++;
-        this.drawFrame(video, video.videoWidth, video.videoHeight);
-        this.onCameraFrame({ video });
+        const ts = performance.now();
+        const frame = this.frameNo;
+        if (this.drawFrame(video, video.videoWidth, video.videoHeight, ts)) this.onCameraFrame({ video, frame, ts });
       };
       this.rafHandle = requestAnimationFrame(onRaf);
     }
@@ -110,42 +153,34 @@ export class Compositor {
     this.rvfcHandle = this.rafHandle = 0;
   }
 
-  private drawFrame(video: HTMLVideoElement, width: number, height: number): void {
-    if (!width || !height) return;
+  private drawFrame(video: HTMLVideoElement, width: number, height: number, ts: number): boolean {
+    if (!width || !height) return false;
     if (this.canvas.width !== width || this.canvas.height !== height) {
       this.canvas.width = width;
       this.canvas.height = height;
     }
     this.ctx.drawImage(video, 0, 0, width, height);
-    this.drawFaces();
-    this.outputFrames++;
+    if (this.mode === 'burned-in') {
+      this.drawnFaces = this.tracker.facesAt(ts);
+      drawFaces(this.ctx, this.drawnFaces, width, height);
+      if (this.detectionTs >= 0 && this.drawnFaces.length) {
+        const age = Math.max(0, ts - this.detectionTs);
+        this.age.sum += age;
+        this.age.count++;
+        this.age.max = Math.max(this.age.max, age);
+      }
+    } else {
+      this.drawnFaces = [];
+    }
+    this.finishFrame(ts);
+    return true;
   }
 
-  private drawFaces(): void {
-    const { ctx } = this;
-    const W = this.canvas.width;
-    const H = this.canvas.height;
-    ctx.save();
-    ctx.strokeStyle = BOX_COLOR;
-    ctx.fillStyle = BOX_COLOR;
-    ctx.lineWidth = BOX_LINE_WIDTH;
-    ctx.lineJoin = 'miter';
-    ctx.font = '600 14px system-ui, sans-serif';
-    ctx.textBaseline = 'bottom';
-    for (const face of this.faces) {
-      const x = face.box.x * W;
-      const y = face.box.y * H;
-      const w = face.box.w * W;
-      const h = face.box.h * H;
-      ctx.strokeRect(Math.round(x), Math.round(y), Math.round(w), Math.round(h));
-      const label = face.score.toFixed(2);
-      const ty = y > 18 ? y - 4 : y + h + 18;
-      ctx.fillText(label, Math.round(x), Math.round(ty));
-      if (face.keypoints) {
-        for (const p of face.keypoints) ctx.fillRect(Math.round(p.x * W) - 2, Math.round(p.y * H) - 2, 4, 4);
-      }
-    }
-    ctx.restore();
+  /** Stamps the frame code (metadata mode) and counts the frame. */
+  private finishFrame(_ts: number): void {
+    if (this.mode === 'metadata') stampFrameCode(this.ctx, this.canvas.width, this.canvas.height, this.frameNo);
+    this.frameNo = (this.frameNo + 1) & FRAME_CODE_MAX;
+    this.outputFrames++;
   }
 
   private drawPlaceholder(t: number, label: string): void {

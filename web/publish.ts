@@ -3,6 +3,7 @@
  * negotiation with the browser as the POLITE peer (it rolls back its own offer
  * on glare). The browser offers on negotiationneeded; the server may offer too.
  */
+import { DATA_CHANNEL_LABEL } from '../src/protocol/detections.js';
 import type { ClientMessage, IceCandidate, ServerMessage } from '../src/protocol/messages.js';
 
 type NegotiationMessage = Extract<ServerMessage, { type: 'offer' | 'answer' | 'ice' }>;
@@ -18,11 +19,21 @@ export interface PublisherOptions {
   onTrack?(stream: MediaStream, track: MediaStreamTrack): void;
   onConnectionState?(state: RTCPeerConnectionState): void;
   onError?(context: string, err: unknown): void;
+  /** A message on the `facecast` data channel (FacesDown from the SFU). */
+  onData?(data: unknown): void;
+  /** The `facecast` data channel opened or closed. */
+  onDataState?(state: RTCDataChannelState): void;
 }
 
 export class Publisher {
   readonly pc: RTCPeerConnection;
   readonly transceiver: RTCRtpTransceiver;
+  /**
+   * The `facecast` data channel (metadata overlay mode), created before the
+   * first offer so that the offer carries the SCTP section. If the SFU opens a
+   * channel with the same label, that one replaces it for receiving.
+   */
+  channel: RTCDataChannel;
   private makingOffer = false;
   private ignoreOffer = false;
   private isSettingRemoteAnswerPending = false;
@@ -44,6 +55,12 @@ export class Publisher {
     });
     preferCodec(this.transceiver, opts.preferredCodec ?? 'video/VP8');
     void maintainFramerate(this.transceiver.sender);
+    this.channel = this.wireChannel(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true }));
+    pc.ondatachannel = (ev) => {
+      if (ev.channel.label !== DATA_CHANNEL_LABEL) return;
+      this.wireChannel(ev.channel);
+      if (this.channel.readyState !== 'open') this.channel = ev.channel;
+    };
 
     pc.onnegotiationneeded = () => void this.makeOffer();
     pc.onicecandidate = ({ candidate }) => {
@@ -71,6 +88,13 @@ export class Publisher {
       this.opts.onTrack?.(stream, ev.track);
     };
     pc.onconnectionstatechange = () => this.opts.onConnectionState?.(pc.connectionState);
+  }
+
+  private wireChannel(ch: RTCDataChannel): RTCDataChannel {
+    ch.onmessage = (ev: MessageEvent) => this.opts.onData?.(ev.data);
+    ch.onopen = () => this.opts.onDataState?.(ch.readyState);
+    ch.onclose = () => this.opts.onDataState?.(ch.readyState);
+    return ch;
   }
 
   /** Feed an offer/answer/ice message from the server. */

@@ -24,6 +24,16 @@ export interface FacecastStats {
   availableKbps: number | null;
   echoDecodedFps: number | null;
   faces: number;
+  /** Overlay mode: burned-in | metadata. */
+  overlay: string;
+  /** Mean time from a frame's capture to its detection result arriving on the page (ms). */
+  detectLatencyMs: number | null;
+  /** Mean age of the boxes drawn on a frame: frame capture time minus the detection's frame capture time (ms). */
+  boxAgeMs: number | null;
+  /** Largest such age in the last second (ms). */
+  boxAgeMaxMs: number | null;
+  /** Echo frames per second whose frame code read back (metadata mode). */
+  echoCodeFps: number | null;
 }
 
 export interface Counters {
@@ -32,6 +42,13 @@ export interface Counters {
   detections: number;
   detectMsTotal: number;
   echoFrames: number;
+  /** Sum over detections of (result arrival - frame capture), ms. */
+  latencyMsTotal: number;
+  /** Sum over drawn frames with boxes of the boxes' age, ms; and that frame count. */
+  boxAgeMsTotal: number;
+  boxAgeFrames: number;
+  /** Echo frames whose frame code was read. */
+  echoCodes: number;
 }
 
 interface RtpSample {
@@ -60,6 +77,10 @@ export class StatsSampler {
         const n = now.detections - this.last.detections;
         s.detectFps = round1(n / dt);
         if (n > 0) s.detectMs = round1((now.detectMsTotal - this.last.detectMsTotal) / n);
+        if (n > 0) s.detectLatencyMs = round1((now.latencyMsTotal - this.last.latencyMsTotal) / n);
+        const f = now.boxAgeFrames - this.last.boxAgeFrames;
+        s.boxAgeMs = f > 0 ? round1((now.boxAgeMsTotal - this.last.boxAgeMsTotal) / f) : null;
+        s.echoCodeFps = round1((now.echoCodes - this.last.echoCodes) / dt);
       }
     }
     this.last = { ...now };
@@ -140,6 +161,8 @@ export function renderStats(s: FacecastStats): void {
   set('stat-bitrate', fmt(s.bitrateKbps));
   set('stat-rtt', fmt(s.rttMs));
   set('stat-connection', s.connection);
-  set('stat-detector', s.detector);
+  set('stat-detector', s.backend ? `${s.detector} (${s.backend})` : s.detector);
+  set('stat-overlay', s.overlay);
+  set('stat-latency', fmt(s.detectLatencyMs));
   set('stat-faces', String(s.faces));
 }

@@ -2,10 +2,12 @@ import { EventEmitter } from 'node:events';
 import {
   MediaStream,
   RTCPeerConnection,
+  type RTCDataChannel,
   type MediaStreamTrack,
   type RTCIceCandidate,
   type RTCRtpTransceiver,
 } from 'werift';
+import { DATA_CHANNEL_LABEL, parseFacesUp, type FacesDown, type FacesUp } from '../protocol/detections.js';
 import type { IceCandidate, ServerMessage } from '../protocol/messages.js';
 import { checkSdp, SfuError } from './errors.js';
 import { Forwarder, type ForwarderStats } from './forwarder.js';
@@ -39,6 +41,9 @@ export interface ParticipantSnapshot {
   codec: string | null;
   tracks: Array<{ id: string; kind: string; ssrc: number | null; codec: string; subscribers: number } & InboundTrackStats>;
   subscriptions: SubscriptionSnapshot[];
+  /** Metadata mode: the face count of the latest published detection, and the channel's counters. */
+  faces: { count: number; detector: string; frame: number; ageMs: number } | null;
+  data: { messagesIn: number; messagesDropped: number; messagesOut: number };
   packetsIn: number;
   bytesIn: number;
   packetsOut: number;
@@ -58,6 +63,8 @@ export interface ParticipantEvents {
   offer: [sdp: string];
   /** The client published a track. */
   track: [InboundTrack];
+  /** Face detection results the client published on its `facecast` data channel. */
+  faces: [FacesUp];
   /** A room notice for the client (joined, participant-joined/left). */
   notify: [ServerMessage];
   /** The participant is gone (closed, failed, timed out). */
@@ -86,6 +93,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   name: string;
   room: string | null = null;
   echo = false;
+  /** The latest detection result this participant published (metadata mode). */
+  lastFaces: { count: number; detector: string; frame: number; at: number } | null = null;
+  readonly dataStats = { messagesIn: 0, messagesDropped: 0, messagesOut: 0 };
+  private dataChannel: RTCDataChannel | undefined;
+  private dataWindowStart = 0;
+  private dataWindowCount = 0;
   private closed = false;
   private negotiated = false;
   private offering = false;
@@ -109,6 +122,41 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.pc.onRemoteTransceiverAdded.subscribe((t) => this.onRemoteTransceiver(t));
     this.pc.onIceCandidate.subscribe((c) => this.onLocalCandidate(c));
     this.pc.connectionStateChange.subscribe((state) => this.onConnectionState(state));
+    this.pc.onDataChannel.subscribe((channel) => this.onDataChannel(channel));
+  }
+
+  /** Relay another participant's detection result to this client (if it has the channel open). */
+  sendFaces(message: FacesDown): void {
+    const channel = this.dataChannel;
+    if (this.closed || !channel || channel.readyState !== 'open') return;
+    try {
+      channel.send(JSON.stringify(message));
+      this.dataStats.messagesOut++;
+    } catch {
+      // channel closing: nothing to do
+    }
+  }
+
+  private onDataChannel(channel: RTCDataChannel): void {
+    if (channel.label !== DATA_CHANNEL_LABEL || this.dataChannel) return;
+    this.dataChannel = channel;
+    channel.onMessage.subscribe((data) => {
+      if (this.closed) return;
+      // At most 60 results a second (one per frame at 60 fps); invalid ones are dropped.
+      const now = performance.now();
+      if (now - this.dataWindowStart > 1000) {
+        this.dataWindowStart = now;
+        this.dataWindowCount = 0;
+      }
+      const faces = ++this.dataWindowCount <= 60 ? parseFacesUp(typeof data === 'string' ? data : new Uint8Array(data)) : undefined;
+      if (!faces) {
+        this.dataStats.messagesDropped++;
+        return;
+      }
+      this.dataStats.messagesIn++;
+      this.lastFaces = { count: faces.faces.length, detector: faces.detector, frame: faces.frame, at: Date.now() };
+      this.emit('faces', faces);
+    });
   }
 
   get isClosed(): boolean {
@@ -282,6 +330,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       codec,
       tracks,
       subscriptions,
+      faces: this.lastFaces && { count: this.lastFaces.count, detector: this.lastFaces.detector, frame: this.lastFaces.frame, ageMs: Date.now() - this.lastFaces.at },
+      data: { ...this.dataStats },
       packetsIn: sum(tracks, 'packetsIn'),
       bytesIn: sum(tracks, 'bytesIn'),
       packetsOut: sum(subscriptions, 'packetsOut'),

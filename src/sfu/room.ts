@@ -72,6 +72,11 @@ export class Room {
     }
     for (const track of p.published.values()) this.publish(p, track);
     p.on('track', (track) => this.publish(p, track));
+    p.on('faces', (faces) => {
+      // Metadata goes wherever the participant's video goes: the others, and itself with echo on.
+      const message = { ...faces, from: p.name };
+      for (const m of this.members.values()) if (m !== p || p.echo) m.sendFaces(message);
+    });
     p.once('closed', () => this.leave(p));
   }
 

@@ -37,6 +37,14 @@ export interface LaunchBrowserOptions {
   y4m?: string;
   /** Extra Chromium command-line flags, appended last. */
   extraArgs?: string[];
+  /**
+   * 'deny': the camera permission prompt is refused (no `--use-fake-ui-for-media-stream`,
+   * plus `--deny-permission-prompts`), so getUserMedia fails with NotAllowedError.
+   * Without a media grant Chromium hides host ICE candidates behind mDNS names, which
+   * cannot resolve in the tests' loopback-only namespace, so that is turned off too
+   * (`--disable-features=WebRtcHideLocalIpsWithMdns`). Default 'grant'.
+   */
+  camera?: 'grant' | 'deny';
 }
 
 export interface LaunchedBrowser {
@@ -65,7 +73,13 @@ function assertExecutable(file: string): void {
 
 /** The Chromium args launchBrowser() would use for these options (exported for debugging). */
 export function chromiumArgs(opts: LaunchBrowserOptions = {}): string[] {
-  const args = [...BASE_CHROMIUM_ARGS];
+  const args = opts.camera === 'deny'
+    ? [
+        ...BASE_CHROMIUM_ARGS.filter((a) => a !== '--use-fake-ui-for-media-stream'),
+        '--deny-permission-prompts',
+        '--disable-features=WebRtcHideLocalIpsWithMdns',
+      ]
+    : [...BASE_CHROMIUM_ARGS];
   if (opts.y4m !== undefined) args.push(`--use-file-for-fake-video-capture=${path.resolve(opts.y4m)}`);
   if (opts.extraArgs) args.push(...opts.extraArgs);
   return args;

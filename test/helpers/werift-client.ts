@@ -60,15 +60,28 @@ export class TestClient {
     });
   }
 
-  /** Open the socket, offer sendrecv video, wait until connected. */
-  async connect(): Promise<void> {
+  /** Open the socket, offer video (sendrecv, or recvonly for a viewer), wait until connected. */
+  async connect(direction: 'sendrecv' | 'recvonly' = 'sendrecv'): Promise<void> {
     await this.opened;
-    this.transceiver = this.pc.addTransceiver(this.local, { direction: 'sendrecv' });
+    this.transceiver =
+      direction === 'sendrecv' ? this.pc.addTransceiver(this.local, { direction }) : this.pc.addTransceiver('video', { direction });
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
     this.watchPli();
     this.send({ type: 'offer', sdp: this.pc.localDescription!.sdp });
     await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'client connected');
+  }
+
+  /** Messages received on the `facecast` data channel. */
+  readonly dataMessages: unknown[] = [];
+  dataChannel: ReturnType<RTCPeerConnection['createDataChannel']> | undefined;
+  private orphanIce: { stop(): Promise<void> } | undefined;
+
+  /** Open the `facecast` data channel (call before connect/subscribeOnly so the offer carries it). */
+  openDataChannel(): void {
+    this.dataChannel = this.pc.createDataChannel('facecast');
+    this.orphanIce = this.pc.sctpTransport?.dtlsTransport.iceTransport;
+    this.dataChannel.onMessage.subscribe((data) => this.dataMessages.push(JSON.parse(String(data))));
   }
 
   /** Join a room (before connecting). */
@@ -140,6 +153,9 @@ export class TestClient {
   async close(): Promise<void> {
     this.ws.close();
     await this.pc.close();
+    // werift gives a data channel created before the first offer its own ICE transport,
+    // which bundling then orphans: pc.close() leaves its UDP socket open. Close it too.
+    await this.orphanIce?.stop().catch(() => undefined);
   }
 
   private async onMessage(raw: unknown): Promise<void> {

@@ -5,10 +5,19 @@
 import type { DetectorOptions, Face } from './detector.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
+/** What the page knows about the frame it submitted (handed back with the result). */
+export interface FrameTag {
+  /** Frame number (the frame code in metadata mode). */
+  frame: number;
+  /** Capture time of the frame, performance.now() clock. */
+  ts: number;
+}
+
 export interface DetectorClientEvents {
   ready(name: string, backend: string, loadMs: number): void;
   loadError(name: string, message: string): void;
-  faces(faces: Face[], ms: number): void;
+  /** `ms`: time in the worker; `tag`: the frame the detection ran on. */
+  faces(faces: Face[], ms: number, tag: FrameTag): void;
   /** The worker crashed or hung; it will be restarted after `retryMs`. */
   crash(message: string, retryMs: number): void;
 }
@@ -25,6 +34,7 @@ export class DetectorClient {
   private busySince = 0;
   private nextId = 1;
   private pendingId = 0;
+  private pendingTag: FrameTag = { frame: 0, ts: 0 };
   private crashes = 0;
   private watchdog: ReturnType<typeof setInterval> | null = null;
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
@@ -58,11 +68,12 @@ export class DetectorClient {
   }
 
   /** Sends a frame if the worker is idle; otherwise drops it (latest frame wins). */
-  submit(source: ImageBitmapSource): boolean {
+  submit(source: ImageBitmapSource, tag: FrameTag): boolean {
     if (!this.idle || !this.worker) return false;
     const worker = this.worker;
     const id = this.nextId++;
     this.pendingId = id;
+    this.pendingTag = tag;
     this.busySince = performance.now();
     createImageBitmap(source).then(
       (bitmap) => {
@@ -122,7 +133,7 @@ export class DetectorClient {
         if (msg.id !== this.pendingId) return;
         this.busySince = 0;
         this.crashes = 0;
-        this.events.faces(msg.faces, msg.ms);
+        this.events.faces(msg.faces, msg.ms, this.pendingTag);
         break;
       case 'detect-error':
         if (msg.id !== this.pendingId) return;

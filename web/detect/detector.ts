@@ -37,6 +37,8 @@ export interface DetectorOptions {
   wasmBaseUrl?: string;
   /** tfjs wasm thread count (0 = tfjs default). */
   threads?: number;
+  /** Sleep this long after each detection (test-only `slow` detector, `?detectDelay=`). */
+  delayMs?: number;
 }
 
 export interface FaceDetector {
@@ -52,7 +54,7 @@ export interface FaceDetector {
 
 export type DetectorFactory = (options: DetectorOptions) => FaceDetector;
 
-export const DEFAULT_DETECTOR = 'tiny-face-detector';
+export const DEFAULT_DETECTOR = 'blazeface';
 
 /** Clamp a pixel-space box to the frame and normalize it. */
 export function normalizeBox(x: number, y: number, w: number, h: number, width: number, height: number): Box {

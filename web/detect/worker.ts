@@ -4,7 +4,7 @@
  */
 import type { FaceDetector } from './detector.js';
 import type { FromWorker, ToWorker } from './protocol.js';
-import { detectors } from './registry.js';
+import { loaders } from './loaders.js';
 
 /** The slice of DedicatedWorkerGlobalScope we use (the web tsconfig has the DOM lib, not WebWorker). */
 interface WorkerScope {
@@ -15,6 +15,7 @@ const scope = self as unknown as WorkerScope;
 
 let detector: FaceDetector | null = null;
 let loading: Promise<void> | null = null;
+let delayMs = 0;
 
 function post(msg: FromWorker): void {
   scope.postMessage(msg);
@@ -25,17 +26,19 @@ function errorText(err: unknown): string {
 }
 
 async function init(name: string, options: Extract<ToWorker, { type: 'init' }>['options']): Promise<void> {
-  const factory = detectors[name];
-  if (!factory) {
-    post({ type: 'load-error', name, message: `unknown detector "${name}" (known: ${Object.keys(detectors).join(', ')})` });
+  const loader = Object.hasOwn(loaders, name) ? loaders[name] : undefined;
+  if (!loader) {
+    post({ type: 'load-error', name, message: `unknown detector "${name}" (known: ${Object.keys(loaders).join(', ')})` });
     return;
   }
   const t0 = performance.now();
   try {
+    const factory = await loader();
     const d = factory(options);
     await d.load();
     detector = d;
-    post({ type: 'ready', name: d.name, backend: d.backend, loadMs: performance.now() - t0 });
+    delayMs = Math.max(0, options.delayMs ?? 0);
+    post({ type: 'ready', name, backend: d.backend, loadMs: performance.now() - t0 });
   } catch (err) {
     post({ type: 'load-error', name, message: errorText(err) });
   }
@@ -47,6 +50,7 @@ async function detect(id: number, bitmap: ImageBitmap): Promise<void> {
     if (!detector) throw new Error('detector not loaded');
     const t0 = performance.now();
     const faces = await detector.detect(bitmap);
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     post({ type: 'result', id, faces, ms: performance.now() - t0 });
   } catch (err) {
     post({ type: 'detect-error', id, message: errorText(err) });
