@@ -8,7 +8,7 @@
  *    receiving side is the app's own EchoOverlay: the codes must read back in
  *    order, and the box it picks for each decoded frame must sit on the square
  *    in that very frame (exact frames) or between its neighbours (interpolated).
- * 2. The app in `?overlay=metadata&relay=local` through the SFU: FacesUp
+ * 2. The app in `?overlay=metadata` through the SFU: FacesUp
  *    messages validate against src/protocol/detections.ts, the sent video is
  *    clean (no box drawn into it), and the echo overlay reads the frame codes
  *    back from the echo and draws the face on it.
@@ -22,7 +22,7 @@ import { FacesUp } from '../../src/protocol/detections.js';
 import type { FacecastServer } from '../../src/server/server.js';
 import { launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
 import { ensureFaceY4m, REPO_ROOT, type FaceBox } from '../helpers/face-fixture.js';
-import { startTestServer } from '../helpers/server.js';
+import { startTestServer, waitFor } from '../helpers/server.js';
 
 /** web/framecode.ts + web/metadata.ts bundled for page.addScriptTag, as window.FC. */
 async function bundle(): Promise<string> {
@@ -222,7 +222,7 @@ describe('metadata overlay mode', () => {
   it('the app sends schema-valid FacesUp for frames it stamped, sends clean video, and overlays the echo', async () => {
     const page = await browser.context.newPage();
     page.on('pageerror', (err) => console.error('page error:', err.message));
-    await page.goto(server.url + '/?overlay=metadata&relay=local');
+    await page.goto(server.url + '/?overlay=metadata');
     assert.equal(await page.inputValue('#overlay'), 'metadata');
     await page.waitForFunction(() => (window as unknown as { facecast: { sentFaces(): unknown[] } }).facecast.sentFaces().length >= 8, null, { timeout: 30_000 });
     const { sent, frameNo } = await page.evaluate(() => {
@@ -243,7 +243,15 @@ describe('metadata overlay mode', () => {
       assert.equal(b.keypoints?.length, 6);
     }
 
-    // The echo overlay reads the codes back from the SFU's echo and draws the face.
+    // The SFU took them in and keeps the face count.
+    await waitFor(() => server.state().peers[0]?.faces?.count === 1, 5000, 'the face count in /api/state');
+    const peer = server.state().peers[0]!;
+    assert.equal(peer.faces!.detector, 'blazeface');
+    assert.ok(peer.data.messagesIn >= 8 && peer.data.messagesDropped === 0, JSON.stringify(peer.data));
+    assert.ok(peer.data.messagesOut >= 1, 'the SFU relayed them back (echo)');
+
+    // The echo overlay reads the codes back from the SFU's echo and draws the face
+    // with the detections the SFU relayed.
     await page.waitForFunction(() => (window as unknown as { facecast: { echoOverlay(): { codes: number } } }).facecast.echoOverlay().codes >= 45, null, { timeout: 15_000 });
     const eo = await page.evaluate(() => (window as unknown as { facecast: { echoOverlay(): Record<string, any> } }).facecast.echoOverlay());
     assert.ok(eo.codeErrors <= eo.frames * 0.1, `echo frames without a readable code: ${eo.codeErrors} of ${eo.frames}`);
