@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { MAX_MESSAGE_BYTES } from '../protocol/messages.js';
+import { MAX_MESSAGE_BYTES, ROOM_NAME } from '../protocol/messages.js';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
@@ -60,6 +60,15 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       return;
     }
     if (path === '/healthz') return json(res, 200, { ok: true });
+    const roomPage = /^\/room\/([^/]*)\/?$/.exec(path ?? '');
+    if (roomPage) {
+      // /room/NAME serves the room app; the name itself is checked when the page joins.
+      if (!ROOM_NAME.test(decodeURIComponent(roomPage[1]!))) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end('room names are 1-64 letters, digits, "_" or "-"\n');
+        return;
+      }
+      req.url = '/room.html';
+    }
     if (path === '/api/state') return json(res, 200, state());
     if (await serveStatic(req, res, mounts)) return;
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
