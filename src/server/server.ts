@@ -63,7 +63,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     const roomPage = /^\/room\/([^/]*)\/?$/.exec(path ?? '');
     if (roomPage) {
       // /room/NAME serves the room app; the name itself is checked when the page joins.
-      if (!ROOM_NAME.test(decodeURIComponent(roomPage[1]!))) {
+      if (!ROOM_NAME.test(roomPage[1]!)) {
         res.writeHead(400, { 'content-type': 'text/plain' }).end('room names are 1-64 letters, digits, "_" or "-"\n');
         return;
       }
