@@ -46,7 +46,15 @@ export const Join = z.object({
 /** Turn your own echo on or off. */
 export const Echo = z.object({ type: z.literal('echo'), enabled: z.boolean() });
 
-export const ClientMessage = z.discriminatedUnion('type', [Offer, Answer, Ice, Negotiate, Join, Echo]);
+/** The tile showing `name`'s video is this big (device pixels): the SFU picks a simulcast layer to fit. */
+export const Tile = z.object({
+  type: z.literal('tile'),
+  name: z.string().regex(PARTICIPANT_NAME),
+  width: z.number().int().min(0).max(16384),
+  height: z.number().int().min(0).max(16384),
+});
+
+export const ClientMessage = z.discriminatedUnion('type', [Offer, Answer, Ice, Negotiate, Join, Echo, Tile]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 export const ErrorCode = z.enum([

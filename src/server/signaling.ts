@@ -80,6 +80,10 @@ export class SignalingSession {
       this.log.info({ room: message.room, name: p.name }, 'joined');
       return;
     }
+    if (message.type === 'tile') {
+      p.setTileHeight(message.name, message.height);
+      return;
+    }
     if (message.type === 'echo') {
       const room = p.room === null ? undefined : this.rooms.get(p.room);
       if (!room) throw new SfuError('not-joined', 'join a room before turning echo on or off');

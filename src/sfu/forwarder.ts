@@ -13,6 +13,7 @@ import {
 import type { InboundTrack, PacketSink } from './inbound-track.js';
 import { PacketCache } from './packet-cache.js';
 import { RtpRewriter } from './rewriter.js';
+import { Vp8Munger } from './vp8-munger.js';
 import { PSFB_FIR, PSFB_PLI, senderInternals, type SenderInternals } from './werift.js';
 
 export interface ForwarderStats {
@@ -32,7 +33,22 @@ export interface ForwarderStats {
 interface SentPacket {
   source: RtpPacket;
   timestamp: number;
+  /** The payload as sent, when it differs from the source's (VP8 picture id rewritten). */
+  payload: Buffer;
 }
+
+/** Simulcast layers from low to high: by keyframe height once known, else by rid (q < h < f). */
+const RID_ORDER = ['q', 'h', 'f'];
+function layerRank(t: InboundTrack): number {
+  if (t.height > 0) return t.height;
+  const i = RID_ORDER.indexOf(t.rid ?? '');
+  return i < 0 ? 0 : -3 + i; // unknown sizes rank below known ones, in rid order
+}
+
+/** Loss (fraction, from the subscriber's receiver reports) above which a layer steps down. */
+const CONGESTED_LOSS = 0.1;
+/** How long a congested subscriber stays one layer down. */
+const CONGESTION_HOLD_MS = 5000;
 
 /**
  * One (track, subscriber) pair: owns all rewriting toward that subscriber
@@ -56,8 +72,18 @@ export class Forwarder implements PacketSink {
   private readonly cache = new PacketCache<SentPacket>(1024);
   private readonly disposers: (() => void)[] = [];
   private readonly internals: SenderInternals;
+  private readonly munger: Vp8Munger | undefined;
   private needKeyframe: boolean;
   private closed = false;
+  /** Every simulcast layer of the published track (one entry without simulcast). */
+  private layers: InboundTrack[];
+  /** A layer we switch to at its next keyframe. */
+  private target: InboundTrack | undefined;
+  /** The subscriber's tile height: the smallest layer at least this tall is enough. */
+  private maxHeight = Infinity;
+  private congestedUntil = 0;
+  /** Layer switches done (for state and tests). */
+  layerSwitches = 0;
 
   constructor(
     private source: InboundTrack,
@@ -65,9 +91,52 @@ export class Forwarder implements PacketSink {
   ) {
     this.internals = senderInternals(sender);
     this.rewriter = new RtpRewriter(source.clockRate);
+    this.munger = source.mimeType.toLowerCase() === 'video/vp8' ? new Vp8Munger() : undefined;
     this.needKeyframe = source.kind === 'video';
+    this.layers = [source];
     source.addSink(this);
     if (this.needKeyframe) source.requestKeyframe(false);
+  }
+
+  /** The simulcast layer (rid) being forwarded, if any. */
+  get layer(): string | undefined {
+    return this.source.rid;
+  }
+
+  /** Another simulcast layer of the same published track became available. */
+  addLayer(layer: InboundTrack): void {
+    if (this.layers.includes(layer)) return;
+    this.layers.push(layer);
+    this.chooseLayer();
+  }
+
+  /** The subscriber's tile for this track is `height` pixels tall (device pixels). */
+  setMaxHeight(height: number): void {
+    this.maxHeight = height > 0 ? height : Infinity;
+    this.chooseLayer();
+  }
+
+  /** Pick the layer for the tile size and the subscriber's loss; switch at that layer's keyframe. */
+  private chooseLayer(): void {
+    const live = this.layers.filter((l) => !l.isClosed);
+    if (live.length < 2 || this.closed) return;
+    live.sort((a, b) => layerRank(a) - layerRank(b));
+    let i = live.findIndex((l) => l.height >= this.maxHeight);
+    if (i < 0) i = live.length - 1;
+    if (performance.now() < this.congestedUntil) i = Math.max(0, i - 1);
+    this.switchLayer(live[i]!);
+  }
+
+  private switchLayer(layer: InboundTrack): void {
+    if (layer === this.target) return;
+    if (this.target && this.target !== this.source) this.target.removeSink(this);
+    if (layer === this.source) {
+      this.target = undefined;
+      return;
+    }
+    this.target = layer;
+    layer.addSink(this);
+    layer.requestKeyframe(false);
   }
 
   get ready(): boolean {
@@ -93,10 +162,13 @@ export class Forwarder implements PacketSink {
     this.disposers.push(transport.onRtcp.subscribe((packet) => this.onRtcp(packet)).unSubscribe);
   }
 
-  /** Move to another source (publisher reconnected, layer switch): continues seq/ts, waits for a keyframe. */
+  /** Move to another source (a reconnected publisher): continues seq/ts, waits for a keyframe. */
   switchSource(source: InboundTrack): void {
     if (source === this.source) return;
     this.source.removeSink(this);
+    if (this.target) this.target.removeSink(this);
+    this.target = undefined;
+    this.layers = [source];
     this.source = source;
     source.addSink(this);
     if (source.kind === 'video') {
@@ -105,7 +177,15 @@ export class Forwarder implements PacketSink {
     }
   }
 
-  write(packet: RtpPacket, keyframe: boolean): void {
+  write(packet: RtpPacket, keyframe: boolean, from: InboundTrack = this.source): void {
+    if (from !== this.source) {
+      // A pending layer: take it over at its keyframe, else ignore it.
+      if (from !== this.target || !keyframe) return;
+      this.source.removeSink(this);
+      this.source = from;
+      this.target = undefined;
+      this.layerSwitches++;
+    }
     if (!this.ready) {
       if (this.source.kind === 'video') this.needKeyframe = true;
       return;
@@ -119,19 +199,21 @@ export class Forwarder implements PacketSink {
     }
     const out = this.rewriter.rewrite(packet.header.ssrc, packet.header.sequenceNumber, packet.header.timestamp, performance.now());
     if (!out) return;
-    this.cache.put(out.seq, { source: packet, timestamp: out.timestamp });
-    this.send(packet, out.seq, out.timestamp, false);
+    const payload = this.munger ? this.munger.munge(this.source, packet.payload) : packet.payload;
+    this.cache.put(out.seq, { source: packet, timestamp: out.timestamp, payload });
+    this.send(packet, payload, out.seq, out.timestamp, false);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.source.removeSink(this);
+    this.target?.removeSink(this);
     for (const dispose of this.disposers) dispose();
     this.cache.clear();
   }
 
-  private send(packet: RtpPacket, seq: number, timestamp: number, retransmission: boolean): void {
+  private send(packet: RtpPacket, body: Buffer, seq: number, timestamp: number, retransmission: boolean): void {
     const sender = this.sender;
     const internals = this.internals;
     const transport = sender.dtlsTransport;
@@ -157,7 +239,7 @@ export class Forwarder implements PacketSink {
       if (payload) header.extensions.push({ id: ext.id, payload });
     }
     header.extension = header.extensions.length > 0;
-    let payload = packet.payload;
+    let payload = body;
     if (src.padding && src.paddingSize > 0) {
       // werift's SRTP writes header + payload only: append the padding ourselves.
       const padded = Buffer.alloc(payload.length + src.paddingSize);
@@ -195,6 +277,15 @@ export class Forwarder implements PacketSink {
       }
       return;
     }
+    const reports = (packet as { type?: number; reports?: { ssrc: number; fractionLost: number }[] }).reports;
+    if ((packet as { type?: number }).type === 201 && reports) {
+      const mine = reports.find((r) => r.ssrc === ssrc);
+      if (mine) {
+        if (mine.fractionLost / 256 > CONGESTED_LOSS) this.congestedUntil = performance.now() + CONGESTION_HOLD_MS;
+        this.chooseLayer(); // about once a second: also steps back up once the loss is gone
+      }
+      return;
+    }
     const feedback = (packet as { feedback?: unknown }).feedback;
     if (feedback instanceof GenericNack && feedback.mediaSourceSsrc === ssrc) {
       this.stats.nacksIn++;
@@ -206,7 +297,7 @@ export class Forwarder implements PacketSink {
           continue;
         }
         answered = true;
-        this.send(sent.source, seq, sent.timestamp, true);
+        this.send(sent.source, sent.payload, seq, sent.timestamp, true);
       }
       if (answered) this.stats.nacksAnswered++;
     }

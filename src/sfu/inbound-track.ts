@@ -1,6 +1,6 @@
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from 'werift';
 import { KeyframeRequester } from './keyframe-requester.js';
-import { isKeyframe } from './vp8.js';
+import { isKeyframe, vp8KeyframeSize } from './vp8.js';
 
 export interface InboundTrackStats {
   packetsIn: number;
@@ -14,7 +14,7 @@ export interface InboundTrackStats {
 
 /** Something that takes a publisher's packets: a Forwarder. */
 export interface PacketSink {
-  write(packet: RtpPacket, keyframe: boolean): void;
+  write(packet: RtpPacket, keyframe: boolean, from: InboundTrack): void;
 }
 
 /**
@@ -25,6 +25,12 @@ export interface PacketSink {
 export class InboundTrack {
   readonly id: string;
   readonly kind: 'audio' | 'video';
+  /** Simulcast layer id (rid), if the publisher sends layers. */
+  readonly rid: string | undefined;
+  /** Frame size from the latest VP8 keyframe. */
+  width = 0;
+  height = 0;
+  private learnedSsrc: number | undefined;
   readonly stats: InboundTrackStats = {
     packetsIn: 0,
     bytesIn: 0,
@@ -42,12 +48,15 @@ export class InboundTrack {
     private readonly receiver: RTCRtpReceiver,
     /** The publishing participant's id. */
     readonly publisherId: string,
+    /** Layers of one published track share a group (the transceiver). */
+    readonly group: string = track.uuid,
   ) {
-    this.id = track.id ?? track.uuid;
+    this.id = track.uuid;
+    this.rid = track.rid;
     this.kind = track.kind === 'audio' ? 'audio' : 'video';
     this.keyframes = new KeyframeRequester({
       send: () => {
-        const ssrc = this.track.ssrc;
+        const ssrc = this.ssrc;
         if (ssrc === undefined) return;
         this.stats.keyframeRequestsSent++;
         this.receiver.sendRtcpPLI(ssrc).catch(() => undefined);
@@ -64,8 +73,9 @@ export class InboundTrack {
     return this.track.codec?.clockRate ?? (this.kind === 'audio' ? 48000 : 90000);
   }
 
+  /** The media SSRC: signalled, or learned from the first packet (simulcast layers by rid). */
   get ssrc(): number | undefined {
-    return this.track.ssrc;
+    return this.track.ssrc ?? this.learnedSsrc;
   }
 
   get subscriberCount(): number {
@@ -111,11 +121,17 @@ export class InboundTrack {
     if (this.closed) return;
     this.stats.packetsIn++;
     this.stats.bytesIn += packet.payload.length;
+    this.learnedSsrc = packet.header.ssrc;
     const keyframe = this.kind === 'video' && isKeyframe(this.mimeType, packet.payload);
     if (keyframe) {
       this.stats.keyframesIn++;
       this.keyframes.keyframeReceived();
+      const size = vp8KeyframeSize(packet.payload);
+      if (size) {
+        this.width = size.width;
+        this.height = size.height;
+      }
     }
-    for (const sink of this.sinks) sink.write(packet, keyframe);
+    for (const sink of this.sinks) sink.write(packet, keyframe, this);
   }
 }

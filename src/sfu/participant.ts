@@ -27,6 +27,9 @@ export interface SubscriptionSnapshot extends ForwarderStats {
   publisherId: string;
   kind: string;
   ssrc: number;
+  /** Simulcast layer (rid) forwarded, null without simulcast; and switches so far. */
+  layer: string | null;
+  layerSwitches: number;
 }
 
 export interface ParticipantSnapshot {
@@ -256,8 +259,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   subscribe(track: InboundTrack, streamId: string, key = track.id): Forwarder {
     const existing = this.subscriptions.get(key);
     if (existing) {
-      existing.forwarder.switchSource(track);
-      return existing.forwarder;
+      const fwd = existing.forwarder;
+      // Same key: a reconnected publisher's track (take it over), or another simulcast layer.
+      if (fwd.currentSource.isClosed || fwd.currentSource.group !== track.group) fwd.switchSource(track);
+      else fwd.addLayer(track);
+      return fwd;
     }
     const transceiver = this.pc.addTransceiver(track.kind, {
       direction: 'sendonly',
@@ -267,6 +273,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.subscriptions.set(key, { transceiver, forwarder });
     this.requestOffer();
     return forwarder;
+  }
+
+  /** The client's tile for `publisherName`'s video is `height` px tall: pick layers to match. */
+  setTileHeight(publisherName: string, height: number): void {
+    for (const [key, sub] of this.subscriptions) {
+      if (key.startsWith(`${publisherName}/video/`)) sub.forwarder.setMaxHeight(height);
+    }
   }
 
   /** Send the client a room notice. */
@@ -311,6 +324,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       publisherId: f.currentSource.publisherId,
       kind: f.currentSource.kind,
       ssrc: f.sender.ssrc,
+      layer: f.layer ?? null,
+      layerSwitches: f.layerSwitches,
       ...f.stats,
     }));
     const sum = <K extends string>(rows: Record<K, number>[], key: K) => rows.reduce((n, r) => n + r[key], 0);
@@ -393,7 +408,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   private onTrack(track: MediaStreamTrack, transceiver: RTCRtpTransceiver): void {
     if (this.closed) return;
-    const inbound = new InboundTrack(track, transceiver.receiver, this.id);
+    // With simulcast the layers are the rid tracks; an SSRC-signalled track beside them is not media.
+    if (!track.rid && Object.keys(transceiver.receiver.trackByRID).length > 0) return;
+    const inbound = new InboundTrack(track, transceiver.receiver, this.id, transceiver.id);
     this.published.set(inbound.id, inbound);
     this.emit('track', inbound);
   }

@@ -99,8 +99,10 @@ export class Room {
   private publish(p: Participant, track: InboundTrack): void {
     const keys = this.keysOf.get(p.id);
     if (!keys || keys.has(track)) return;
-    const ordinal = [...keys.keys()].filter((t) => t.kind === track.kind).length;
-    const key = trackKey(p.name, track, ordinal);
+    // Simulcast layers of one published track share its key; each new track gets the next ordinal.
+    const sibling = [...keys].find(([t]) => t.group === track.group);
+    const groups = new Set([...keys.keys()].filter((t) => t.kind === track.kind).map((t) => t.group));
+    const key = sibling ? sibling[1] : trackKey(p.name, track, groups.size);
     keys.set(track, key);
     for (const member of this.members.values()) {
       if (member === p) {

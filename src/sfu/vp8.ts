@@ -113,3 +113,18 @@ export function isKeyframe(mimeType: string, payload: Uint8Array): boolean {
   if (m === 'video/h264') return isH264Keyframe(payload);
   return false;
 }
+
+/**
+ * Frame size from the first packet of a VP8 keyframe (RFC 6386 §9.1: 3-byte frame
+ * tag, start code 9d 01 2a, then 14-bit width and height), or undefined.
+ */
+export function vp8KeyframeSize(payload: Uint8Array): { width: number; height: number } | undefined {
+  const d = parseVp8(payload);
+  if (!d?.keyframe) return undefined;
+  const i = d.headerLength;
+  if (payload.length < i + 10) return undefined;
+  if (payload[i + 3] !== 0x9d || payload[i + 4] !== 0x01 || payload[i + 5] !== 0x2a) return undefined;
+  const width = (payload[i + 6]! | (payload[i + 7]! << 8)) & 0x3fff;
+  const height = (payload[i + 8]! | (payload[i + 9]! << 8)) & 0x3fff;
+  return { width, height };
+}

@@ -8,7 +8,9 @@ import {
   useFIR,
   useNACK,
   usePLI,
+  useRepairedRtpStreamId,
   useSdesMid,
+  useSdesRTPStreamId,
   type RTCPeerConnectionConfig,
 } from 'werift';
 
@@ -64,7 +66,7 @@ export function peerConfig(ice: IceSettings): RTCPeerConnectionConfig {
   const config: RTCPeerConnectionConfig = {
     codecs: { video: videoCodecs(), audio: audioCodecs() },
     headerExtensions: {
-      video: [useSdesMid(), useAbsSendTime()],
+      video: [useSdesMid(), useAbsSendTime(), useSdesRTPStreamId(), useRepairedRtpStreamId()],
       audio: [useSdesMid(), useAbsSendTime()],
     },
     iceServers: ice.iceServers,

@@ -15,6 +15,9 @@ export interface Vp8SourceOptions {
   maxPacket?: number;
   /** Start with a keyframe (default true); false waits for a PLI or the periodic one. */
   startWithKeyframe?: boolean;
+  /** Frame size written into keyframe headers (RFC 6386 §9.1). */
+  width?: number;
+  height?: number;
 }
 
 export class Vp8Source {
@@ -34,6 +37,8 @@ export class Vp8Source {
       keyframeEvery: opts.keyframeEvery ?? 90,
       maxPacket: opts.maxPacket ?? 1200,
       startWithKeyframe: opts.startWithKeyframe ?? true,
+      width: opts.width ?? 640,
+      height: opts.height ?? 480,
     };
     this.forceKey = this.opts.startWithKeyframe;
     if (!this.forceKey) this.frame = 1; // skip the periodic keyframe at frame 0
@@ -63,8 +68,13 @@ export class Vp8Source {
       payload.writeUInt16BE(0x8000 | this.pictureId, 2);
       // VP8 payload header on the first packet: bit 0 is the inverse key-frame flag.
       for (let j = descriptorLen; j < payload.length; j++) payload[j] = (j * 31 + this.frame * 7 + i) & 0xff;
+      payload.writeUInt32BE(this.frame >>> 0, Math.min(payload.length - 4, descriptorLen + 10));
       if (i === 0) payload[descriptorLen] = key ? 0x10 : 0x11;
-      payload.writeUInt32BE(this.frame >>> 0, Math.min(payload.length - 4, descriptorLen + 1));
+      if (i === 0 && key && payload.length >= descriptorLen + 10) {
+        payload.set([0x9d, 0x01, 0x2a], descriptorLen + 3);
+        payload.writeUInt16LE(this.opts.width, descriptorLen + 6);
+        payload.writeUInt16LE(this.opts.height, descriptorLen + 8);
+      }
       const header = new RtpHeader({
         ssrc,
         payloadType,

@@ -10,6 +10,7 @@ import {
   useNACK,
   usePLI,
   useSdesMid,
+  useSdesRTPStreamId,
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
@@ -27,7 +28,7 @@ export class TestClient {
   peerId = '';
   pliReceived = 0;
   readonly pliListeners: (() => void)[] = [];
-  private opened: Promise<void>;
+  readonly opened: Promise<void>;
 
   constructor(url: string) {
     this.pc = new RTCPeerConnection({
@@ -36,7 +37,7 @@ export class TestClient {
           new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96, rtcpFeedback: [useNACK(), usePLI()] }),
         ],
       },
-      headerExtensions: { video: [useSdesMid(), useAbsSendTime()] },
+      headerExtensions: { video: [useSdesMid(), useAbsSendTime(), useSdesRTPStreamId()] },
       iceServers: [],
       iceUseIpv4: false,
       iceUseIpv6: false,
@@ -65,6 +66,11 @@ export class TestClient {
     await this.opened;
     this.transceiver =
       direction === 'sendrecv' ? this.pc.addTransceiver(this.local, { direction }) : this.pc.addTransceiver('video', { direction });
+    await this.offerAndConnect();
+  }
+
+  /** Offer what the peer connection has now; wait until connected. */
+  async offerAndConnect(): Promise<void> {
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
     this.watchPli();

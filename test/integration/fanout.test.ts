@@ -7,11 +7,20 @@ import { Vp8Source } from '../helpers/vp8-source.js';
 import { TestClient } from '../helpers/werift-client.js';
 
 const SUBSCRIBERS = 20;
-const key = (p: RtpPacket) => p.payload.toString('base64');
+/** The payload minus its VP8 picture id (bytes 2-3 of Vp8Source's descriptor), which the SFU may rewrite. */
+const key = (p: RtpPacket) => {
+  const b = Buffer.from(p.payload);
+  b[2] = 0;
+  b[3] = 0;
+  return b.toString('base64');
+};
+const pictureId = (p: RtpPacket) => p.payload.readUInt16BE(2) & 0x7fff;
 
 /** Publishes a Vp8Source at 30 fps (bounded) and remembers every payload in send order. */
 class Publisher {
   readonly sent: string[] = [];
+  /** Original payloads by key. */
+  readonly raw = new Map<string, Buffer>();
   private timer: NodeJS.Timeout | undefined;
   constructor(
     readonly client: TestClient,
@@ -26,6 +35,7 @@ class Publisher {
       if (frames++ >= maxFrames) return clearInterval(timer);
       for (const p of this.source.nextFrame()) {
         this.sent.push(key(p));
+        this.raw.set(key(p), Buffer.from(p.payload));
         this.client.sendRtp(p);
       }
     }, 33);
@@ -85,6 +95,7 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
       const [ssrc, packets] = [...tracks][0]!;
       ssrcs.add(ssrc);
       assertContiguous(packets, publisher.sent, `viewer-${i}`);
+      assert.ok(packets.every((p) => p.payload.equals(Buffer.from(publisher.raw.get(key(p))!))), `viewer-${i}: payloads byte-identical before any switch`);
       // Each started at a keyframe within the first second.
       assert.equal(packets[0]!.payload[4], 0x10, `viewer-${i} starts on a keyframe`);
     }
@@ -111,6 +122,7 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
       assert.ok(after.every((p) => p.header.ssrc === ssrcBefore[i]), `viewer-${i}: same SSRC after the reconnect`);
       const boundary = s.received[before[i]! - 1]!;
       assert.equal(after[0]!.header.sequenceNumber, (boundary.header.sequenceNumber + 1) & 0xffff, `viewer-${i}: seq continues across the reconnect`);
+      assert.equal(pictureId(after[0]!), (pictureId(boundary) + 1) & 0x7fff, `viewer-${i}: VP8 picture id continues across the reconnect`);
       assertContiguous(after, publisher.sent, `viewer-${i} after reconnect`);
     }
     assert.equal(server.state().rooms[0]!.participants.length, SUBSCRIBERS + 1);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isH264Keyframe, isVp8Keyframe, parseVp8 } from '../../src/sfu/vp8.js';
+import { isH264Keyframe, isVp8Keyframe, parseVp8, vp8KeyframeSize } from '../../src/sfu/vp8.js';
+import { Vp8Munger } from '../../src/sfu/vp8-munger.js';
 import { PacketCache } from '../../src/sfu/packet-cache.js';
 
 describe('VP8 payload descriptor', () => {
@@ -41,5 +42,38 @@ describe('PacketCache', () => {
     assert.equal(c.get((65000 + 999) & 0xffff), 999);
     assert.equal(c.get((65000 + 488) & 0xffff), 488);
     assert.equal(c.get((65000 + 487) & 0xffff), undefined, 'evicted');
+  });
+});
+
+describe('VP8 keyframe size', () => {
+  it('reads width and height from the keyframe header', () => {
+    // descriptor (X=0,S=1) | frame tag (key) 3 bytes | 9d 01 2a | w=640 | h=480
+    const p = Uint8Array.from([0x10, 0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]);
+    assert.deepEqual(vp8KeyframeSize(p), { width: 640, height: 480 });
+    assert.equal(vp8KeyframeSize(Uint8Array.from([0x10, 0x11, 0, 0, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01])), undefined, 'delta frame');
+    assert.equal(vp8KeyframeSize(Uint8Array.from([0x10, 0x10, 0, 0, 0x00, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01])), undefined, 'no start code');
+  });
+});
+
+describe('Vp8Munger', () => {
+  const packet = (pid: number, tl0: number) => Buffer.from([0x90, 0xc0, 0x80 | (pid >> 8), pid & 0xff, tl0, 0x10, 0xaa]);
+  it('passes the source buffer through untouched until a switch', () => {
+    const m = new Vp8Munger();
+    const a = packet(100, 7);
+    assert.equal(m.munge('A', a), a, 'same buffer, no copy');
+  });
+  it('continues picture id and TL0PICIDX across a source switch, copying instead of mutating', () => {
+    const m = new Vp8Munger();
+    m.munge('A', packet(100, 7));
+    m.munge('A', packet(101, 8));
+    const b = packet(32767, 250); // the new source is about to wrap
+    const out = m.munge('B', b);
+    assert.notEqual(out, b);
+    assert.deepEqual(parseVp8(b)!.pictureId, 32767, 'source untouched');
+    assert.equal(parseVp8(out)!.pictureId, 102);
+    assert.equal(parseVp8(out)!.tl0PicIdx, 9);
+    const next = m.munge('B', packet(0, 251)); // source wraps
+    assert.equal(parseVp8(next)!.pictureId, 103);
+    assert.equal(parseVp8(next)!.tl0PicIdx, 10);
   });
 });

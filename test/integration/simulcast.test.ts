@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { RTP_EXTENSION_URI, RtpHeader, RtpPacket, serializeSdesMid, serializeSdesRTPStreamID } from 'werift';
+import type { FacecastServer } from '../../src/server/server.js';
+import { startTestServer, waitFor } from '../helpers/server.js';
+import { Vp8Source } from '../helpers/vp8-source.js';
+import { TestClient } from '../helpers/werift-client.js';
+
+const LAYERS = [
+  { rid: 'q', ssrc: 0x1111, width: 160, height: 120 },
+  { rid: 'h', ssrc: 0x2222, width: 320, height: 240 },
+  { rid: 'f', ssrc: 0x3333, width: 640, height: 480 },
+] as const;
+
+/** Which layer a received packet came from: Vp8Source stamps the frame size into keyframes only, so tag by size bytes. */
+const frameWidth = (p: RtpPacket) => (p.payload[7] === 0x9d ? p.payload.readUInt16LE(10) : 0);
+
+describe('simulcast: three rid layers, one chosen per subscriber by tile size, switched on keyframes', () => {
+  let server: FacecastServer;
+  let pub: TestClient;
+  let viewer: TestClient;
+  let timer: NodeJS.Timeout;
+  const sources = LAYERS.map((l) => new Vp8Source({ ssrc: l.ssrc, width: l.width, height: l.height, keyframeEvery: 45 }));
+
+  before(async () => {
+    server = await startTestServer();
+    pub = new TestClient(server.url);
+    await pub.join('sim', 'alice');
+    await pub.opened;
+    const t = pub.pc.addTransceiver('video', {
+      direction: 'sendonly',
+      simulcast: LAYERS.map((l) => ({ rid: l.rid, direction: 'send' as const })),
+    });
+    pub.transceiver = t;
+    await pub.offerAndConnect();
+    const dtls = pub.pc.dtlsTransports[0]!;
+    const extId = (uri: string) => Number(new RegExp(`a=extmap:(\\d+) ${uri}`).exec(pub.pc.remoteDescription!.sdp)?.[1]);
+    const ridId = extId(RTP_EXTENSION_URI.sdesRTPStreamID);
+    const midId = extId(RTP_EXTENSION_URI.sdesMid);
+    assert.ok(ridId > 0 && midId > 0, 'the SFU accepted the mid and rid header extensions');
+    // Any PLI asks every layer for a keyframe (what a browser does per requested SSRC).
+    pub.pliListeners.push(() => sources.forEach((s) => s.requestKeyframe()));
+    let frames = 0;
+    timer = setInterval(() => {
+      if (frames++ > 400) return; // bounded: ~13 s
+      LAYERS.forEach((l, i) => {
+        for (const p of sources[i]!.nextFrame()) {
+          const header = new RtpHeader({ ...p.header, payloadType: 96, extensions: [
+            { id: midId, payload: serializeSdesMid(t.mid!) },
+            { id: ridId, payload: serializeSdesRTPStreamID(l.rid) },
+          ] });
+          header.extension = true;
+          void dtls.sendRtp(p.payload, header);
+        }
+      });
+    }, 33);
+    viewer = new TestClient(server.url);
+    await viewer.join('sim', 'bob');
+    await viewer.connect('recvonly');
+  });
+
+  after(async () => {
+    clearInterval(timer);
+    await pub?.close();
+    await viewer?.close();
+    await server?.close();
+  });
+
+  it('the SFU receives all three layers as one published track', async () => {
+    await waitFor(() => server.state().peers.find((p) => p.name === 'alice')?.tracks.length === 3, 5000, 'three layers');
+    const alice = server.state().peers.find((p) => p.name === 'alice')!;
+    assert.deepEqual(alice.tracks.map((t) => t.packetsIn > 0), [true, true, true]);
+    const bob = server.state().peers.find((p) => p.name === 'bob')!;
+    assert.equal(bob.subscriptions.length, 1, 'one subscription for the three layers');
+  });
+
+  it('forwards the highest layer by default, then the one that fits a small tile, with seq continuous', async () => {
+    await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 5000, 'layer f');
+    const mark = viewer.received.length;
+    viewer.send({ type: 'tile', name: 'alice', width: 160, height: 120 });
+    await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'q', 4000, 'layer q');
+    await waitFor(() => viewer.received.length > mark + 40, 4000, 'packets after the switch');
+    const got = viewer.received.slice(mark);
+    // Loopback can drop a packet in a burst; the viewer NACKs and the SFU resends it. So: no gap
+    // once retransmissions are counted, and no jump at the switch.
+    const base = got[0]!.header.sequenceNumber;
+    const offsets = new Set(got.map((p) => (p.header.sequenceNumber - base) & 0xffff));
+    const span = Math.max(...offsets);
+    for (let d = 0; d <= span; d++) assert.ok(offsets.has(d), `seq ${(base + d) & 0xffff} received (continuous across the switch)`);
+    assert.ok(span < got.length + 5, `no jump in sequence numbers (span ${span} over ${got.length} packets)`);
+    const widths = got.map(frameWidth).filter((w) => w > 0);
+    assert.ok(widths.includes(160), `keyframes of layer q arrive after the switch: ${[...new Set(widths)]}`);
+    const firstQ = got.findIndex((p) => frameWidth(p) === 160);
+    assert.ok(got.slice(firstQ).every((p) => frameWidth(p) === 0 || frameWidth(p) === 160), 'nothing but layer q after its keyframe');
+    const sub = server.state().peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
+    assert.ok(sub.layerSwitches >= 2, `switches: ${sub.layerSwitches}`);
+    console.log(`simulcast: f -> q on a 120 px tile; ${sub.layerSwitches} switches, seq continuous over ${got.length} packets`);
+  });
+
+  it('switches up again for a big tile', async () => {
+    viewer.send({ type: 'tile', name: 'alice', width: 640, height: 480 });
+    await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 4000, 'layer f again');
+  });
+});
