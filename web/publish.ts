@@ -16,7 +16,19 @@ export interface PublisherOptions {
   iceServers?: RTCIceServer[];
   /** Preferred codec, e.g. 'video/VP8'. */
   preferredCodec?: string;
-  onTrack?(stream: MediaStream, track: MediaStreamTrack): void;
+  /**
+   * Direction of the published video's transceiver (default sendrecv: the echo
+   * page; the room page sends only, everything it receives comes on m-lines the
+   * server adds).
+   */
+  direction?: 'sendrecv' | 'sendonly';
+  /**
+   * Publish simulcast layers (rid q/h/f at 1/4, 1/2 and full size) instead of
+   * one encoding. The SFU picks a layer per subscriber.
+   */
+  simulcast?: boolean;
+  /** A remote track arrived (`ev.streams[0]`, or a new stream when it has none). */
+  onTrack?(stream: MediaStream, track: MediaStreamTrack, transceiver: RTCRtpTransceiver): void;
   onConnectionState?(state: RTCPeerConnectionState): void;
   onError?(context: string, err: unknown): void;
   /** A message on the `facecast` data channel (FacesDown from the SFU). */
@@ -24,6 +36,13 @@ export interface PublisherOptions {
   /** The `facecast` data channel opened or closed. */
   onDataState?(state: RTCDataChannelState): void;
 }
+
+/** The simulcast layers, low to high (the SFU orders them by rid, then by measured size). */
+export const SIMULCAST_ENCODINGS: RTCRtpEncodingParameters[] = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000, maxFramerate: 30 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000, maxFramerate: 30 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000, maxFramerate: 30 },
+];
 
 export class Publisher {
   readonly pc: RTCPeerConnection;
@@ -49,9 +68,9 @@ export class Publisher {
 
     if ('contentHint' in opts.track) opts.track.contentHint = 'motion';
     this.transceiver = pc.addTransceiver(opts.track, {
-      direction: 'sendrecv',
+      direction: opts.direction ?? 'sendrecv',
       streams: [opts.stream],
-      sendEncodings: [{ maxFramerate: 30 }],
+      sendEncodings: opts.simulcast ? SIMULCAST_ENCODINGS : [{ maxFramerate: 30 }],
     });
     preferCodec(this.transceiver, opts.preferredCodec ?? 'video/VP8');
     void maintainFramerate(this.transceiver.sender);
@@ -85,7 +104,7 @@ export class Publisher {
     };
     pc.ontrack = (ev) => {
       const stream = ev.streams[0] ?? new MediaStream([ev.track]);
-      this.opts.onTrack?.(stream, ev.track);
+      this.opts.onTrack?.(stream, ev.track, ev.transceiver);
     };
     pc.onconnectionstatechange = () => this.opts.onConnectionState?.(pc.connectionState);
   }
@@ -101,6 +120,14 @@ export class Publisher {
   handle(msg: NegotiationMessage): Promise<void> {
     this.queue = this.queue.then(() => this.apply(msg)).catch((err) => this.opts.onError?.(msg.type, err));
     return this.queue;
+  }
+
+  /**
+   * Also send `track` (e.g. the microphone), sendonly in the published stream.
+   * negotiationneeded then offers again (glare is handled as for the first offer).
+   */
+  addTrack(track: MediaStreamTrack): RTCRtpTransceiver {
+    return this.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.opts.stream] });
   }
 
   close(): void {

@@ -65,6 +65,8 @@ export const ErrorCode = z.enum([
   'no-video',
   'no-offer',
   'wrong-state',
+  /** Your offer crossed one from the server: answer the server's (a polite peer just rolls back). */
+  'glare',
   'not-joined',
   'already-joined',
   'room-full',

@@ -12,7 +12,7 @@ import type { IceCandidate, ServerMessage } from '../protocol/messages.js';
 import { checkSdp, SfuError } from './errors.js';
 import { Forwarder, type ForwarderStats } from './forwarder.js';
 import { InboundTrack, type InboundTrackStats } from './inbound-track.js';
-import { peerConfig, type IceSettings } from './werift.js';
+import { peerConfig, pinHeaderExtensionIds, reviveSender, unrejectInactive, type IceSettings } from './werift.js';
 
 export interface ParticipantOptions {
   ice: IceSettings;
@@ -104,6 +104,20 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private dataWindowCount = 0;
   private closed = false;
   private negotiated = false;
+  /**
+   * WHIP/WHEP: the client's one offer fixes the m-lines and the server never offers.
+   * Subscriptions then go only onto free receiving m-lines of that offer, while it is
+   * being answered (see handleOffer); others are dropped. Set before the offer.
+   */
+  fixedMedia = false;
+  /** A remote candidate other than the unspecified address was added. */
+  private usableRemoteCandidate = false;
+  /** Transceivers of ended subscriptions (inactive once negotiated), for the next ones. */
+  private readonly freeTransceivers: RTCRtpTransceiver[] = [];
+  /** The first offer (the client's or ours) is being applied: subscriptions need not wait. */
+  private exchangeStarted = false;
+  /** Subscriptions asked for before the first offer/answer exchange, by key. */
+  private readonly waitingSubscriptions = new Map<string, { tracks: InboundTrack[]; streamId: string }>();
   private offering = false;
   private readonly earlyCandidates: (IceCandidate | null)[] = [];
   private wantsOffer = false;
@@ -122,6 +136,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.iceTimeoutMs = opts.iceTimeoutMs ?? 30_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
     this.pc = new RTCPeerConnection(peerConfig(opts.ice));
+    pinHeaderExtensionIds(this.pc);
     this.pc.onRemoteTransceiverAdded.subscribe((t) => this.onRemoteTransceiver(t));
     this.pc.onIceCandidate.subscribe((c) => this.onLocalCandidate(c));
     this.pc.connectionStateChange.subscribe((state) => this.onConnectionState(state));
@@ -172,18 +187,24 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     checkSdp(sdp, 'offer');
     if (this.pc.signalingState === 'have-local-offer') {
       // Impolite peer: our offer wins; the polite client rolls back and answers it.
-      throw new SfuError('wrong-state', "offer collided with the server's offer; answer the server's offer instead");
+      throw new SfuError('glare', "offer collided with the server's offer; answer the server's offer instead");
     }
     try {
       await this.pc.setRemoteDescription({ type: 'offer', sdp });
     } catch (err) {
       throw new SfuError('bad-sdp', `offer rejected: ${(err as Error).message}`);
     }
+    // Subscriptions waited while werift matched the offer's m-lines (a transceiver of ours
+    // would have taken one of them). Now they go onto m-lines on which the client offered
+    // to receive (a viewer, WHEP), else onto new ones offered after the answer.
+    this.exchangeStarted = true;
+    this.startWaitingSubscriptions();
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
     this.startNegotiationClock();
+    this.startWaitingSubscriptions();
     queueMicrotask(() => this.maybeOffer());
-    return this.pc.localDescription!.sdp;
+    return unrejectInactive(this.pc.localDescription!.sdp);
   }
 
   /** Create a server-side offer now (client asked with `negotiate`). */
@@ -191,6 +212,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.assertOpen();
     if (this.pc.signalingState !== 'stable') {
       throw new SfuError('wrong-state', `cannot offer in signaling state ${this.pc.signalingState}`);
+    }
+    if (!this.exchangeStarted) {
+      // The server makes the first offer: it carries the subscriptions made so far.
+      this.exchangeStarted = true;
+      this.startWaitingSubscriptions();
     }
     if (this.pc.getTransceivers().length === 0) {
       // Nothing negotiated yet: offer to receive the client's video.
@@ -205,7 +231,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       this.offering = false;
       throw err;
     }
-    return this.pc.localDescription!.sdp;
+    return unrejectInactive(this.pc.localDescription!.sdp);
   }
 
   async handleAnswer(sdp: string): Promise<void> {
@@ -224,6 +250,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const early = this.earlyCandidates.splice(0);
     for (const c of early) await this.applyCandidate(c).catch(() => undefined);
     this.startNegotiationClock();
+    this.startWaitingSubscriptions();
     queueMicrotask(() => this.maybeOffer());
   }
 
@@ -241,6 +268,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   private async applyCandidate(candidate: IceCandidate | null): Promise<void> {
+    // A browser without a camera/microphone grant may offer only the unspecified address
+    // (0.0.0.0 / ::), which nobody can reach: skip those. Its checks still arrive from its
+    // real address (a peer-reflexive candidate), so end-of-candidates is held back until a
+    // usable candidate came: werift would otherwise fail ICE at once with no pairs.
+    if (candidate !== null && /^\S+ \d+ \S+ \d+ (0\.0\.0\.0|::) /.test(candidate.candidate.replace(/^candidate:/, ''))) return;
+    if (candidate === null && !this.usableRemoteCandidate) return;
+    if (candidate !== null) this.usableRemoteCandidate = true;
     try {
       if (candidate === null) await this.pc.addIceCandidate(undefined);
       else
@@ -255,8 +289,19 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
   }
 
-  /** Start receiving `track` (another participant's, or our own for the echo). */
-  subscribe(track: InboundTrack, streamId: string, key = track.id): Forwarder {
+  /**
+   * Start receiving `track` (another participant's, or our own for the echo).
+   * Before the first offer/answer exchange the subscription waits (its m-line
+   * would otherwise take the place of one in the client's first offer) and
+   * undefined is returned; it starts right after that exchange.
+   */
+  subscribe(track: InboundTrack, streamId: string, key = track.id): Forwarder | undefined {
+    if (!this.exchangeStarted) {
+      const waiting = this.waitingSubscriptions.get(key);
+      if (waiting) waiting.tracks.push(track);
+      else this.waitingSubscriptions.set(key, { tracks: [track], streamId });
+      return undefined;
+    }
     const existing = this.subscriptions.get(key);
     if (existing) {
       const fwd = existing.forwarder;
@@ -265,14 +310,48 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       else fwd.addLayer(track);
       return fwd;
     }
-    const transceiver = this.pc.addTransceiver(track.kind, {
-      direction: 'sendonly',
-      streams: [new MediaStream({ id: streamId })],
-    });
+    const offered = this.freeOfferedTransceiver(track.kind);
+    if (offered) {
+      offered.setDirection('sendonly');
+      offered.sender.setStreams([new MediaStream({ id: streamId })]);
+    }
+    // fixedMedia (WHEP): the offer's m-lines are all there is.
+    const transceiver =
+      offered ??
+      (this.fixedMedia
+        ? undefined
+        : (this.reuseTransceiver(track.kind, streamId) ??
+          this.pc.addTransceiver(track.kind, { direction: 'sendonly', streams: [new MediaStream({ id: streamId })] })));
+    if (!transceiver) return undefined;
     const forwarder = new Forwarder(track, transceiver.sender);
     this.subscriptions.set(key, { transceiver, forwarder });
     this.requestOffer();
     return forwarder;
+  }
+
+  /**
+   * An m-line an ended subscription left (inactive once negotiated), made to send
+   * `streamId` as a new stream: a long-lived participant in a busy room keeps a
+   * bounded SDP instead of one more m-line per visitor.
+   */
+  private reuseTransceiver(kind: 'audio' | 'video', streamId: string): RTCRtpTransceiver | undefined {
+    const i = this.freeTransceivers.findIndex((t) => t.kind === kind && t.currentDirection === 'inactive');
+    if (i < 0) return undefined;
+    const transceiver = this.freeTransceivers.splice(i, 1)[0]!;
+    reviveSender(transceiver.sender, streamId);
+    transceiver.setDirection('sendonly');
+    return transceiver;
+  }
+
+  /**
+   * An m-line the client offered to receive on (recvonly: a viewer, WHEP) that
+   * carries nothing yet. Not a sendrecv one: the client publishes on that.
+   */
+  private freeOfferedTransceiver(kind: 'audio' | 'video'): RTCRtpTransceiver | undefined {
+    const used = new Set([...this.subscriptions.values()].map((s) => s.transceiver));
+    return this.pc
+      .getTransceivers()
+      .find((t) => t.kind === kind && !used.has(t) && !this.freeTransceivers.includes(t) && t.offerDirection === 'sendonly');
   }
 
   /** The client's tile for `publisherName`'s video is `height` px tall: pick layers to match. */
@@ -294,12 +373,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Stop receiving a subscription; its m-line goes inactive at the next negotiation. */
   unsubscribe(key: string): void {
+    this.waitingSubscriptions.delete(key);
     const sub = this.subscriptions.get(key);
     if (!sub) return;
     this.subscriptions.delete(key);
     sub.forwarder.close();
     if (!this.closed) {
       this.pc.removeTrack(sub.transceiver.sender);
+      if (!this.fixedMedia) this.freeTransceivers.push(sub.transceiver);
       this.requestOffer();
     }
   }
@@ -368,6 +449,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (this.watchdog) clearInterval(this.watchdog);
     for (const { forwarder } of this.subscriptions.values()) forwarder.close();
     this.subscriptions.clear();
+    this.waitingSubscriptions.clear();
     for (const t of this.published.values()) t.close();
     try {
       await this.pc.close();
@@ -382,6 +464,16 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (this.closed) throw new SfuError('wrong-state', 'this connection is closed');
   }
 
+  /** The subscriptions made before the first exchange (their tracks may have ended meanwhile). */
+  private startWaitingSubscriptions(): void {
+    if (this.closed) return;
+    const waiting = [...this.waitingSubscriptions];
+    this.waitingSubscriptions.clear();
+    for (const [key, { tracks, streamId }] of waiting) {
+      for (const track of tracks) if (!track.isClosed) this.subscribe(track, streamId, key);
+    }
+  }
+
   /** Ask for a server offer as soon as signaling is stable (coalesces many changes into one). */
   private requestOffer(): void {
     this.wantsOffer = true;
@@ -389,7 +481,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   private maybeOffer(): void {
-    if (this.closed || !this.wantsOffer || this.offering) return;
+    if (this.closed || this.fixedMedia || !this.wantsOffer || this.offering) return;
     // The first exchange is the client's (or an explicit `negotiate`): wait for it.
     if (!this.pc.remoteDescription || this.pc.signalingState !== 'stable') return;
     this.createOffer().then(
@@ -408,6 +500,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   private onTrack(track: MediaStreamTrack, transceiver: RTCRtpTransceiver): void {
     if (this.closed) return;
+    // An m-line the client offered recvonly carries nothing from it (werift still makes a track).
+    if (transceiver.offerDirection === 'sendonly') return;
     // With simulcast the layers are the rid tracks; an SSRC-signalled track beside them is not media.
     if (!track.rid && Object.keys(transceiver.receiver.trackByRID).length > 0) return;
     const inbound = new InboundTrack(track, transceiver.receiver, this.id, transceiver.id);

@@ -2,6 +2,7 @@
  * The werift surface the SFU uses, in one place: peer-connection settings,
  * codecs and header extensions, and the few RTCP helpers werift lacks.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   RTCRtpCodecParameters,
   useAbsSendTime,
@@ -11,6 +12,7 @@ import {
   useRepairedRtpStreamId,
   useSdesMid,
   useSdesRTPStreamId,
+  type RTCPeerConnection,
   type RTCPeerConnectionConfig,
 } from 'werift';
 
@@ -53,6 +55,29 @@ export function audioCodecs(): RTCRtpCodecParameters[] {
       parameters: 'minptime=10;useinbandfec=1',
     }),
   ];
+}
+
+/**
+ * Header extension ids as Chromium numbers them. werift numbers its configured
+ * extensions 1, 2, 3... across audio and video, which gives one URI two ids and
+ * reuses Chromium's ids for other URIs (abs-send-time on 4, Chromium's
+ * transport-cc): Chromium then refuses the server's offer ("RTP extension ID
+ * reassignment not supported"). One id per URI, the browser's, avoids that.
+ */
+const HEADER_EXTENSION_IDS: Record<string, number> = {
+  'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time': 2,
+  'urn:ietf:params:rtp-hdrext:sdes:mid': 9,
+  'urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id': 10,
+  'urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id': 11,
+};
+
+/** Give the extensions `pc` offers on its own m-lines the ids above (call right after constructing it). */
+export function pinHeaderExtensionIds(pc: RTCPeerConnection): void {
+  const { audio = [], video = [] } = pc.config.headerExtensions;
+  for (const ext of [...audio, ...video]) {
+    const id = HEADER_EXTENSION_IDS[ext.uri];
+    if (id !== undefined) ext.id = id;
+  }
 }
 
 export interface IceSettings {
@@ -109,6 +134,48 @@ export interface SenderInternals {
 }
 
 export const senderInternals = (sender: unknown): SenderInternals => sender as SenderInternals;
+
+/** What a stopped werift sender needs reset to carry a new stream on the same m-line. */
+interface ReusableSender {
+  ssrc: number;
+  trackId: string;
+  streamId: string | undefined;
+  stopped: boolean;
+  rtcpCancel: AbortController;
+  packetCount: number;
+  octetCount: number;
+}
+
+/**
+ * Make a sender that removeTrack() stopped send again, as a new stream: a new
+ * SSRC (the receiver starts a fresh stream, no sequence jump on the old one), a
+ * new track id and the given stream id (msid), fresh SR counters.
+ */
+export function reviveSender(sender: unknown, streamId: string): void {
+  const s = sender as ReusableSender;
+  s.ssrc = randomBytes(4).readUInt32BE(0);
+  s.trackId = randomUUID();
+  s.streamId = streamId;
+  s.stopped = false;
+  s.rtcpCancel = new AbortController();
+  s.packetCount = 0;
+  s.octetCount = 0;
+}
+
+/**
+ * werift writes port 0 on every inactive m-line, which in SDP means rejected
+ * (stopped for good): the browser would stop the transceiver, and the SFU could
+ * never reuse that m-line. An inactive m-line that is not rejected has a real
+ * port; 9 (discard) as on the others.
+ */
+export function unrejectInactive(sdp: string): string {
+  const sections = sdp.split(/(?=^m=)/m);
+  return sections
+    .map((section) =>
+      section.startsWith('m=') && /^a=inactive\r?$/m.test(section) ? section.replace(/^(m=\w+) 0 /, '$1 9 ') : section,
+    )
+    .join('');
+}
 
 /** RTCP payload-specific feedback formats (RFC 4585 / 5104). */
 export const PSFB_PLI = 1;

@@ -15,6 +15,7 @@ import {
   type RtpPacket,
 } from 'werift';
 import WebSocket from 'ws';
+import { pinHeaderExtensionIds } from '../../src/sfu/werift.js';
 import { ServerMessage } from '../../src/protocol/messages.js';
 import { waitFor } from './server.js';
 
@@ -45,12 +46,17 @@ export class TestClient {
       iceAdditionalHostAddresses: ['127.0.0.1'],
       iceFilterCandidatePair: (pair) => pair.remoteCandidate.host.startsWith('127.'),
     });
+    // The ids Chromium uses, as the server does: one id per URI across the bundle.
+    pinHeaderExtensionIds(this.pc);
     this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws');
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
     });
-    this.ws.on('message', (data) => void this.onMessage(JSON.parse(String(data))));
+    // One message at a time, in order (an offer may follow the answer to ours at once).
+    this.ws.on('message', (data) => {
+      this.inbox = this.inbox.then(() => (this.closed ? undefined : this.onMessage(JSON.parse(String(data)))));
+    });
     this.pc.onIceCandidate.subscribe((c) => {
       if (this.ws.readyState !== WebSocket.OPEN) return;
       const json = c?.toJSON();
@@ -156,7 +162,12 @@ export class TestClient {
     return waitFor(() => this.messages.slice(from).find(predicate), timeoutMs, 'a server message');
   }
 
+  /** Incoming signaling, applied in order. */
+  private inbox: Promise<void> = Promise.resolve();
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
     this.ws.close();
     await this.pc.close();
     // werift gives a data channel created before the first offer its own ICE transport,

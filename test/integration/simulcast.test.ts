@@ -79,7 +79,7 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     const mark = viewer.received.length;
     viewer.send({ type: 'tile', name: 'alice', width: 160, height: 120 });
     await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'q', 4000, 'layer q');
-    await waitFor(() => viewer.received.length > mark + 40, 4000, 'packets after the switch');
+    await waitFor(() => viewer.received.length > mark + 40, 4000, 'packets after the switch').catch((e: Error) => { throw new Error(`${e.message}: ${viewer.received.length - mark} packets of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp.split('\r\n').filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l)).join(' ')}; state ${JSON.stringify(server.state().peers.find((p) => p.name === 'bob')!.subscriptions)}`); });
     const got = viewer.received.slice(mark);
     // Loopback can drop a packet in a burst; the viewer NACKs and the SFU resends it. So: no gap
     // once retransmissions are counted, and no jump at the switch.

@@ -1,0 +1,239 @@
+/**
+ * The capture side both pages share: camera (`<video>`) -> detector worker ->
+ * compositor -> `<canvas>` -> `canvas.captureStream()`, the track the page
+ * publishes. Without a camera the compositor animates a placeholder instead.
+ *
+ * Detector URL parameters (read from `params`):
+ *   ?detector=<name>|none  ?inputSize=  ?threshold=  ?threads=  ?modelBase=  ?detectDelay=
+ */
+import { Compositor, type OverlayMode } from './compositor.js';
+import { DetectorClient, type FrameTag } from './detect/client.js';
+import { DEFAULT_DETECTOR, type DetectorOptions, type Face } from './detect/detector.js';
+import { DETECTORS, isDetectorName } from './detect/registry.js';
+import type { Counters, FacecastStats } from './stats.js';
+
+export const OUTPUT_FPS = 30;
+
+export type PipelineStatusKey = 'camera' | 'detector';
+
+export interface PipelineOptions {
+  /** Plays the camera (must stay rendered: the compositor draws on its frame callbacks). */
+  source: HTMLVideoElement;
+  /** The composite: what gets published. */
+  canvas: HTMLCanvasElement;
+  params: URLSearchParams;
+  /** Updated in place: detector, backend, faces. */
+  stats: FacecastStats;
+  /** Updated in place: detections, detectMsTotal, latencyMsTotal (+ frame counts in syncCounters()). */
+  counters: Counters;
+  status(key: PipelineStatusKey, text: string | null, error?: boolean): void;
+  /** Stats changed between the once-a-second samples (detector ready): render them. */
+  render?(): void;
+  /** Every detection result, after the compositor has it. */
+  onDetection?(faces: Face[], tag: FrameTag, detector: string): void;
+  /** Overlay mode of the compositor at start (default burned-in). */
+  mode?: OverlayMode;
+}
+
+export class Pipeline {
+  readonly compositor: Compositor;
+  /** The canvas stream and its video track (what gets published). */
+  readonly stream: MediaStream;
+  readonly track: MediaStreamTrack;
+  detector: DetectorClient | null = null;
+  detectorName: string;
+  /** Latest raw detections (normalized). */
+  faces: Face[] = [];
+  private started = false;
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.detectorName = opts.params.get('detector') || DEFAULT_DETECTOR;
+    this.compositor = new Compositor(opts.canvas, ({ video, frame, ts }) => {
+      this.detector?.submit(video, { frame, ts });
+    });
+    this.compositor.mode = opts.mode ?? 'burned-in';
+    this.compositor.startPlaceholder('starting');
+    this.stream = opts.canvas.captureStream(OUTPUT_FPS);
+    const [track] = this.stream.getVideoTracks();
+    if (!track) throw new Error('canvas.captureStream produced no video track');
+    this.track = track;
+  }
+
+  /** Starts the detector and the camera (once). */
+  start(): this {
+    if (this.started) return this;
+    this.started = true;
+    this.detector = this.createDetector();
+    if (!this.detector) this.opts.stats.detector = 'none';
+    void this.startCamera();
+    return this;
+  }
+
+  /** New detection results (ts: capture time of their frame), or [] to clear. */
+  setFaces(faces: Face[], ts?: number): void {
+    if (ts === undefined) this.compositor.clearDetections();
+    else this.compositor.setDetections(faces, ts);
+    this.faces = faces;
+    this.opts.stats.faces = faces.length;
+  }
+
+  /** Replaces the detector; false (and an error in the status) for an unknown name. */
+  switchDetector(name: string): boolean {
+    if (!isDetectorName(name)) {
+      this.opts.status('detector', `unknown detector "${name}"`, true);
+      return false;
+    }
+    this.detector?.stop();
+    this.detector = null;
+    this.detectorName = name;
+    this.opts.stats.detector = name;
+    this.opts.stats.backend = '';
+    this.setFaces([]);
+    this.opts.status('detector', null);
+    this.detector = this.createDetector();
+    return true;
+  }
+
+  /** Copies the compositor's frame counters into `counters` (call once per stats sample). */
+  syncCounters(): void {
+    const { compositor: c, opts } = this;
+    opts.counters.cameraFrames = c.cameraFrames;
+    opts.counters.outputFrames = c.outputFrames;
+    opts.counters.boxAgeMsTotal = c.age.sum;
+    opts.counters.boxAgeFrames = c.age.count;
+    opts.stats.boxAgeMaxMs = c.age.count ? Math.round(c.age.max) : null;
+    c.age.max = 0;
+  }
+
+  private numberParam(name: string): number | undefined {
+    const v = this.opts.params.get(name);
+    if (v === null || v === '') return undefined;
+    const n = Number(v);
+    return Number.isFinite(n) ? n : undefined;
+  }
+
+  private createDetector(): DetectorClient | null {
+    const { params, stats, counters, status } = this.opts;
+    const detectorName = this.detectorName;
+    if (detectorName === 'none') return null;
+    const info = DETECTORS[detectorName];
+    const options: DetectorOptions = {
+      modelBaseUrl: params.get('modelBase') || info?.modelBaseUrl || '/models/',
+      wasmBaseUrl: '/wasm/tfjs/',
+    };
+    const inputSize = this.numberParam('inputSize');
+    const threshold = this.numberParam('threshold');
+    const threads = this.numberParam('threads');
+    const delay = this.numberParam('detectDelay') ?? info?.delayMs;
+    if (inputSize !== undefined) options.inputSize = inputSize;
+    if (threshold !== undefined) options.scoreThreshold = threshold;
+    if (delay !== undefined) options.delayMs = delay;
+    // Leave cores for the compositor and the encoder: half of them, 1..4 tfjs threads.
+    options.threads = threads ?? Math.max(1, Math.min(4, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
+
+    status('detector', `loading detector ${detectorName}…`);
+    const client: DetectorClient = new DetectorClient(detectorName, options, {
+      ready: (name, backend, loadMs) => {
+        stats.detector = name;
+        stats.backend = backend;
+        status('detector', null);
+        this.opts.render?.();
+        console.info(`facecast: detector ${name} ready on ${backend} in ${Math.round(loadMs)} ms`);
+      },
+      loadError: (name, message) => {
+        if (client !== this.detector) return;
+        this.setFaces([]);
+        status('detector', `face detector ${name} failed to load: ${message} — sending video without boxes`, true);
+      },
+      faces: (faces, ms, tag) => {
+        if (client !== this.detector) return;
+        counters.detections++;
+        counters.detectMsTotal += ms;
+        counters.latencyMsTotal += performance.now() - tag.ts;
+        this.setFaces(faces, tag.ts);
+        this.opts.onDetection?.(faces, tag, detectorName);
+      },
+      crash: (message, retryMs) => {
+        if (client !== this.detector) return;
+        this.setFaces([]);
+        status('detector', `detector worker crashed (${message}); restarting in ${(retryMs / 1000).toFixed(1)} s`, true);
+      },
+    });
+    client.start();
+    return client;
+  }
+
+  private async startCamera(): Promise<void> {
+    const { status, source } = this.opts;
+    const compositor = this.compositor;
+    if (!navigator.mediaDevices?.getUserMedia) {
+      status('camera', 'no camera API (needs a secure context) — sending a placeholder pattern', true);
+      compositor.startPlaceholder('no camera');
+      return;
+    }
+    status('camera', 'waiting for camera…');
+    let cam: MediaStream;
+    try {
+      cam = await navigator.mediaDevices.getUserMedia({
+        audio: false,
+        video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: OUTPUT_FPS } },
+      });
+    } catch (err) {
+      status('camera', `${describeMediaError(err, 'camera')} — sending a placeholder pattern`, true);
+      compositor.startPlaceholder('no camera');
+      return;
+    }
+    const [track] = cam.getVideoTracks();
+    track?.addEventListener('ended', () => {
+      status('camera', 'camera stopped — sending a placeholder pattern', true);
+      this.setFaces([]);
+      compositor.startPlaceholder('camera stopped');
+    });
+    source.srcObject = cam;
+    try {
+      await source.play();
+    } catch (err) {
+      console.warn('facecast: source.play() failed', err);
+    }
+    compositor.useCamera(source);
+    status('camera', null);
+  }
+}
+
+/** Creates the pipeline and starts its detector and camera. */
+export function startPipeline(opts: PipelineOptions): Pipeline {
+  return new Pipeline(opts).start();
+}
+
+/** A getUserMedia failure in words ("camera permission denied", "no microphone found", ...). */
+export function describeMediaError(err: unknown, device: 'camera' | 'microphone'): string {
+  const e = err as DOMException;
+  return e.name === 'NotAllowedError' || e.name === 'SecurityError'
+    ? `${device} permission denied`
+    : e.name === 'NotFoundError' || e.name === 'OverconstrainedError'
+      ? `no ${device} found`
+      : `${device} unavailable (${e.name}: ${e.message})`;
+}
+
+/**
+ * Counts the frames a `<video>` presents (requestVideoFrameCallback), calling
+ * `onFrames(newFrames, metadata)` for each callback. Returns a stop function.
+ */
+export function watchFrames(video: HTMLVideoElement, onFrames: (n: number, md: VideoFrameCallbackMetadata) => void): () => void {
+  if (typeof video.requestVideoFrameCallback !== 'function') return () => {};
+  let last = -1;
+  let handle = 0;
+  let stopped = false;
+  const onFrame = (_now: number, md: VideoFrameCallbackMetadata) => {
+    if (stopped) return;
+    const n = last >= 0 ? Math.max(0, md.presentedFrames - last) : 1;
+    last = md.presentedFrames;
+    handle = video.requestVideoFrameCallback(onFrame);
+    onFrames(n, md);
+  };
+  handle = video.requestVideoFrameCallback(onFrame);
+  return () => {
+    stopped = true;
+    video.cancelVideoFrameCallback?.(handle);
+  };
+}
