@@ -7,8 +7,10 @@ import { MAX_MESSAGE_BYTES, ROOM_NAME } from '../protocol/messages.js';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
+import { createMetrics } from './metrics.js';
 import { SignalingSession } from './signaling.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
+import { WhipEndpoints } from './whip.js';
 
 export interface FacecastServer {
   readonly url: string;
@@ -41,6 +43,14 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const participants = new Map<string, Participant>();
   const rooms = new Rooms(config.limits);
   const mounts: Mount[] = defaultMounts(config.webRoot);
+  const metrics = createMetrics(rooms);
+  const participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000 };
+  const addParticipant = (p: Participant) => {
+    participants.set(p.id, p);
+    metrics.track(p);
+    p.once('closed', () => participants.delete(p.id));
+  };
+  const whip = new WhipEndpoints({ rooms, log, participantOptions, addParticipant, publicIp: config.publicIp });
 
   const state = (): ServerState => ({
     uptimeMs: Date.now() - startedAt,
@@ -55,6 +65,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     const path = (req.url ?? '/').split('?')[0];
+    if (path?.startsWith('/whip/') || path?.startsWith('/whep/')) return whip.handle(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
@@ -70,6 +81,11 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       req.url = '/room.html';
     }
     if (path === '/api/state') return json(res, 200, state());
+    if (path === '/metrics') {
+      const text = await metrics.render();
+      res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text);
+      return;
+    }
     if (await serveStatic(req, res, mounts)) return;
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   };
@@ -93,9 +109,8 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     wss.handleUpgrade(req, socket, head, (ws) => {
       const id = randomUUID().slice(0, 8);
       const plog = log.child({ peer: id });
-      const participant = new Participant(id, { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000 });
-      participants.set(id, participant);
-      participant.once('closed', () => participants.delete(id));
+      const participant = new Participant(id, participantOptions);
+      addParticipant(participant);
       plog.info('peer connected');
       new SignalingSession(ws, participant, rooms, plog, config.publicIp, config.ice.iceServers);
     });
@@ -121,11 +136,13 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     state,
     async close() {
       for (const ws of wss.clients) ws.terminate();
+      await whip.close();
       await Promise.all([...participants.values()].map((p) => p.close('server shutting down')));
       rooms.close();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      metrics.close();
     },
   };
 }
