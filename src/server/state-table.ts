@@ -28,7 +28,9 @@ export function renderStateTable(state: ServerState): string {
   const out = [line(header), ...rows.map(line)];
   for (const p of state.peers) {
     for (const s of p.subscriptions) {
-      out.push(`  ${p.id} <- ${s.publisherId} ${s.kind} ssrc ${s.ssrc}: ${human(s.packetsOut)} pkts, ${s.retransmissions} rtx`);
+      const layer = s.layer ? ` layer ${s.layer} (${s.layerSwitches} switches)` : '';
+      const estimate = s.estimateBps !== null ? `, estimate ${Math.round(s.estimateBps / 1000)} kbps` : '';
+      out.push(`  ${p.id} <- ${s.publisherId} ${s.kind}${layer} ssrc ${s.ssrc}: ${human(s.packetsOut)} pkts, ${s.retransmissions} rtx${estimate}`);
     }
   }
   out.push(`${state.rooms.length} room(s), ${state.peers.length} peer(s), up ${Math.round(state.uptimeMs / 1000)}s`);

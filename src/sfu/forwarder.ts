@@ -14,7 +14,7 @@ import type { InboundTrack, PacketSink } from './inbound-track.js';
 import { PacketCache } from './packet-cache.js';
 import { RtpRewriter } from './rewriter.js';
 import { Vp8Munger } from './vp8-munger.js';
-import { PSFB_FIR, PSFB_PLI, senderInternals, type SenderInternals } from './werift.js';
+import { PSFB_FIR, PSFB_PLI, PSFB_REMB, senderInternals, type SenderInternals } from './werift.js';
 
 export interface ForwarderStats {
   packetsOut: number;
@@ -27,6 +27,8 @@ export interface ForwarderStats {
   /** Packets retransmitted. */
   retransmissions: number;
   nackMisses: number;
+  /** The subscriber's latest bandwidth estimate (REMB), bps, or null. */
+  estimateBps: number | null;
 }
 
 /** What the NACK cache keeps per outgoing packet: the source packet and its rewritten fields. */
@@ -49,6 +51,12 @@ function layerRank(t: InboundTrack): number {
 const CONGESTED_LOSS = 0.1;
 /** How long a congested subscriber stays one layer down. */
 const CONGESTION_HOLD_MS = 5000;
+/** A REMB older than this no longer counts (browsers send one about every second). */
+const ESTIMATE_TTL_MS = 5000;
+/** Going up a layer for bandwidth waits this long after the previous switch. */
+const UPSWITCH_HOLD_MS = 4000;
+/** Share of the estimate a layer may use (headroom for audio, RTCP, retransmissions). */
+const ESTIMATE_USE = 0.85;
 
 /**
  * One (track, subscriber) pair: owns all rewriting toward that subscriber
@@ -67,6 +75,7 @@ export class Forwarder implements PacketSink {
     nacksAnswered: 0,
     retransmissions: 0,
     nackMisses: 0,
+    estimateBps: null,
   };
   private readonly rewriter: RtpRewriter;
   private readonly cache = new PacketCache<SentPacket>(1024);
@@ -98,6 +107,15 @@ export class Forwarder implements PacketSink {
     if (this.needKeyframe) source.requestKeyframe(false);
   }
 
+  private estimateAt = 0;
+  private lastLayerChangeAt = 0;
+  private maxHeightChangedAt = 0;
+
+  /** The subscriber's bandwidth estimate (REMB), bps, if it sent one in the last 5 s. */
+  get estimateBps(): number | null {
+    return this.stats.estimateBps !== null && performance.now() - this.estimateAt < ESTIMATE_TTL_MS ? this.stats.estimateBps : null;
+  }
+
   /** The simulcast layer (rid) being forwarded, if any. */
   get layer(): string | undefined {
     return this.source.rid;
@@ -113,17 +131,32 @@ export class Forwarder implements PacketSink {
   /** The subscriber's tile for this track is `height` pixels tall (device pixels). */
   setMaxHeight(height: number): void {
     this.maxHeight = height > 0 ? height : Infinity;
+    this.maxHeightChangedAt = performance.now();
     this.chooseLayer();
   }
 
   /** Pick the layer for the tile size and the subscriber's loss; switch at that layer's keyframe. */
   private chooseLayer(): void {
-    const live = this.layers.filter((l) => !l.isClosed);
-    if (live.length < 2 || this.closed) return;
+    // Layers the publisher is sending now (it drops the top ones when short of bandwidth or CPU).
+    const live = this.layers.filter((l) => l.isActive);
+    if (this.closed || live.length === 0 || (live.length === 1 && live[0] === (this.target ?? this.source))) return;
     live.sort((a, b) => layerRank(a) - layerRank(b));
     let i = live.findIndex((l) => l.height >= this.maxHeight);
     if (i < 0) i = live.length - 1;
-    if (performance.now() < this.congestedUntil) i = Math.max(0, i - 1);
+    const tileIndex = i;
+    // The subscriber's estimate: the largest layer (up to the tile's) whose bitrate fits.
+    const estimate = this.estimateBps;
+    if (estimate !== null) while (i > 0 && live[i]!.bitrateBps > estimate * ESTIMATE_USE) i--;
+    const now = performance.now();
+    if (now < this.congestedUntil) i = Math.max(0, i - 1);
+    // Every switch costs a keyframe: going up for bandwidth (not for a bigger tile) waits
+    // until the last switch is a few seconds old, so an estimate near a layer's bitrate
+    // does not flap between layers.
+    const current = live.indexOf(this.target ?? this.source);
+    if (estimate !== null && current >= 0 && i > current && i <= tileIndex && now - this.lastLayerChangeAt < UPSWITCH_HOLD_MS && this.maxHeightChangedAt < this.lastLayerChangeAt) {
+      i = current;
+    }
+    if (live[i] !== (this.target ?? this.source)) this.lastLayerChangeAt = now;
     this.switchLayer(live[i]!);
   }
 
@@ -269,7 +302,15 @@ export class Forwarder implements PacketSink {
     if (this.closed) return;
     const ssrc = this.sender.ssrc;
     if (packet instanceof RtcpPayloadSpecificFeedback) {
-      const fb = packet.feedback as { count: number; mediaSsrc?: number; fir?: { ssrc: number }[] };
+      const fb = packet.feedback as { count: number; mediaSsrc?: number; fir?: { ssrc: number }[]; ssrcFeedbacks?: number[]; bitrate?: bigint };
+      if (fb.count === PSFB_REMB) {
+        if (fb.ssrcFeedbacks?.includes(ssrc) && typeof fb.bitrate === 'bigint') {
+          this.stats.estimateBps = Number(fb.bitrate);
+          this.estimateAt = performance.now();
+          this.chooseLayer();
+        }
+        return;
+      }
       const forUs = fb.count === PSFB_PLI ? fb.mediaSsrc === ssrc : fb.count === PSFB_FIR && !!fb.fir?.some((e) => e.ssrc === ssrc);
       if (forUs) {
         this.stats.keyframeRequestsIn++;

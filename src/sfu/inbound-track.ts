@@ -1,6 +1,7 @@
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from 'werift';
 import { KeyframeRequester } from './keyframe-requester.js';
 import { isKeyframe, vp8KeyframeSize } from './vp8.js';
+import { rembPacket } from './werift.js';
 
 export interface InboundTrackStats {
   packetsIn: number;
@@ -10,11 +11,18 @@ export interface InboundTrackStats {
   keyframeRequestsSent: number;
   /** PLI/FIR received from subscribers for this track. */
   keyframeRequestsReceived: number;
+  /** The latest REMB the SFU sent the publisher for this stream (bps), or null. */
+  rembSentBps: number | null;
 }
+
+/** A stream with no packet for this long counts as stopped (browsers drop simulcast layers under constraint). */
+const ACTIVE_WITHIN_MS = 1500;
 
 /** Something that takes a publisher's packets: a Forwarder. */
 export interface PacketSink {
   write(packet: RtpPacket, keyframe: boolean, from: InboundTrack): void;
+  /** The subscriber's bandwidth estimate (REMB), bps, when it has sent one lately. */
+  readonly estimateBps?: number | null;
 }
 
 /**
@@ -37,6 +45,7 @@ export class InboundTrack {
     keyframesIn: 0,
     keyframeRequestsSent: 0,
     keyframeRequestsReceived: 0,
+    rembSentBps: null,
   };
   private readonly sinks = new Set<PacketSink>();
   private readonly keyframes: KeyframeRequester;
@@ -117,10 +126,44 @@ export class InboundTrack {
     this.sinks.clear();
   }
 
+  /** Received bitrate (RTP payload), bps, over the last full second. */
+  bitrateBps = 0;
+  private lastPacketAt = 0;
+
+  /** Packets arrived lately (a simulcast layer the publisher stopped sending is not). */
+  get isActive(): boolean {
+    return !this.closed && performance.now() - this.lastPacketAt < ACTIVE_WITHIN_MS;
+  }
+  private rateWindowStart = 0;
+  private rateWindowBytes = 0;
+
+  /** The freshest bandwidth estimates of the subscribers this stream goes to. */
+  sinkEstimates(): number[] {
+    const out: number[] = [];
+    for (const sink of this.sinks) if (typeof sink.estimateBps === 'number') out.push(sink.estimateBps);
+    return out;
+  }
+
+  /** Tell the publisher how much its subscribers can take (REMB for `ssrcs`, e.g. every layer). */
+  sendRemb(bitrate: number, ssrcs: number[]): void {
+    const transport = this.receiver.dtlsTransport;
+    if (this.closed || !transport || transport.state !== 'connected') return;
+    transport.sendRtcp([rembPacket(0, bitrate, ssrcs)]).catch(() => undefined);
+    this.stats.rembSentBps = Math.round(bitrate);
+  }
+
   private onPacket(packet: RtpPacket): void {
     if (this.closed) return;
     this.stats.packetsIn++;
     this.stats.bytesIn += packet.payload.length;
+    const now = performance.now();
+    this.lastPacketAt = now;
+    if (now - this.rateWindowStart >= 1000) {
+      if (this.rateWindowStart > 0) this.bitrateBps = Math.round((this.rateWindowBytes * 8 * 1000) / (now - this.rateWindowStart));
+      this.rateWindowStart = now;
+      this.rateWindowBytes = 0;
+    }
+    this.rateWindowBytes += packet.payload.length;
     this.learnedSsrc = packet.header.ssrc;
     const keyframe = this.kind === 'video' && isKeyframe(this.mimeType, packet.payload);
     if (keyframe) {

@@ -22,6 +22,11 @@ export interface ParticipantOptions {
   connectTimeoutMs?: number;
 }
 
+/** How often each publisher gets a REMB summarizing its subscribers' estimates. */
+const REMB_INTERVAL_MS = 1000;
+/** Never ask a publisher for less than this (its lowest layer keeps flowing). */
+const MIN_REMB_BPS = 150_000;
+
 export interface SubscriptionSnapshot extends ForwarderStats {
   trackId: string;
   publisherId: string;
@@ -141,6 +146,31 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.pc.onIceCandidate.subscribe((c) => this.onLocalCandidate(c));
     this.pc.connectionStateChange.subscribe((state) => this.onConnectionState(state));
     this.pc.onDataChannel.subscribe((channel) => this.onDataChannel(channel));
+    const remb = setInterval(() => this.summarizeEstimates(), REMB_INTERVAL_MS);
+    remb.unref();
+    this.timers.add(remb);
+  }
+
+  /**
+   * Congestion feedback toward this publisher: per published video (all its simulcast
+   * layers together), one REMB with the largest estimate among its subscribers, so it
+   * sends no more than the best-connected one can take (lower layers serve the others).
+   */
+  private summarizeEstimates(): void {
+    if (this.closed) return;
+    const groups = new Map<string, InboundTrack[]>();
+    for (const t of this.published.values()) {
+      if (t.kind !== 'video' || t.isClosed) continue;
+      const list = groups.get(t.group) ?? [];
+      list.push(t);
+      groups.set(t.group, list);
+    }
+    for (const layers of groups.values()) {
+      const estimates = layers.flatMap((l) => l.sinkEstimates());
+      if (estimates.length === 0) continue;
+      const ssrcs = layers.flatMap((l) => (l.ssrc === undefined ? [] : [l.ssrc]));
+      if (ssrcs.length) layers[0]!.sendRemb(Math.max(MIN_REMB_BPS, ...estimates), ssrcs);
+    }
   }
 
   /** Relay another participant's detection result to this client (if it has the channel open). */
@@ -185,7 +215,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async handleOffer(sdp: string): Promise<string> {
     this.assertOpen();
     checkSdp(sdp, 'offer');
-    if (this.pc.signalingState === 'have-local-offer') {
+    // `offering`: our offer is being made (still "stable" until setLocalDescription ends);
+    // its new transceivers have no mid yet, and werift would match the client's m-lines to them.
+    if (this.pc.signalingState === 'have-local-offer' || this.offering) {
       // Impolite peer: our offer wins; the polite client rolls back and answers it.
       throw new SfuError('glare', "offer collided with the server's offer; answer the server's offer instead");
     }
@@ -330,12 +362,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   /**
-   * An m-line an ended subscription left (inactive once negotiated), made to send
-   * `streamId` as a new stream: a long-lived participant in a busy room keeps a
+   * An m-line an ended subscription left (inactive, or about to be), made to send
+   * `streamId` as a new stream (new SSRC and msid: the browser sees a new track on it): a long-lived participant in a busy room keeps a
    * bounded SDP instead of one more m-line per visitor.
    */
   private reuseTransceiver(kind: 'audio' | 'video', streamId: string): RTCRtpTransceiver | undefined {
-    const i = this.freeTransceivers.findIndex((t) => t.kind === kind && t.currentDirection === 'inactive');
+    const i = this.freeTransceivers.findIndex((t) => t.kind === kind);
     if (i < 0) return undefined;
     const transceiver = this.freeTransceivers.splice(i, 1)[0]!;
     reviveSender(transceiver.sender, streamId);

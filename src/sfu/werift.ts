@@ -4,11 +4,14 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
+  ReceiverEstimatedMaxBitrate,
+  RtcpPayloadSpecificFeedback,
   RTCRtpCodecParameters,
   useAbsSendTime,
   useFIR,
   useNACK,
   usePLI,
+  useREMB,
   useRepairedRtpStreamId,
   useSdesMid,
   useSdesRTPStreamId,
@@ -20,11 +23,11 @@ export const VP8_PAYLOAD_TYPE = 96;
 export const H264_PAYLOAD_TYPE = 102;
 export const OPUS_PAYLOAD_TYPE = 111;
 
-// transport-cc is not offered yet: werift negotiates it but sends no usable feedback,
-// and Chromium's send-side estimate then collapses to ~30 kbps. Nor is goog-remb:
-// werift never sends REMB. Loss-based control from receiver reports keeps the
-// browser near its target bitrate instead.
-const videoFeedback = () => [useNACK(), usePLI(), useFIR()];
+// transport-cc is not offered: werift negotiates it but sends no usable feedback, and
+// Chromium's send-side estimate then collapses to ~30 kbps. goog-remb is: subscribers'
+// receive-side estimates (REMB, computed from abs-send-time) pick their simulcast layer,
+// and the SFU sends each publisher a REMB summarizing its subscribers'.
+const videoFeedback = () => [useNACK(), usePLI(), useFIR(), useREMB()];
 
 export function videoCodecs(): RTCRtpCodecParameters[] {
   return [
@@ -180,3 +183,24 @@ export function unrejectInactive(sdp: string): string {
 /** RTCP payload-specific feedback formats (RFC 4585 / 5104). */
 export const PSFB_PLI = 1;
 export const PSFB_FIR = 4;
+export const PSFB_REMB = 15;
+
+/** A REMB packet (draft-alvestrand-rmcat-remb) saying `bitrate` bps for `ssrcs`. */
+export function rembPacket(senderSsrc: number, bitrate: number, ssrcs: number[]): RtcpPayloadSpecificFeedback {
+  let exp = 0;
+  let mantissa = Math.max(0, Math.floor(bitrate));
+  while (mantissa >= 1 << 18) {
+    mantissa = Math.floor(mantissa / 2);
+    exp++;
+  }
+  const remb = new ReceiverEstimatedMaxBitrate({
+    senderSsrc,
+    mediaSsrc: 0,
+    ssrcNum: ssrcs.length,
+    brExp: exp,
+    brMantissa: mantissa,
+    bitrate: BigInt(mantissa) << BigInt(exp),
+    ssrcFeedbacks: ssrcs,
+  });
+  return new RtcpPayloadSpecificFeedback({ feedback: remb });
+}

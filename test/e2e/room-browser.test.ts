@@ -66,7 +66,7 @@ async function diagnose(pages: Map<string, Page>, server: FacecastServer): Promi
     lines.push(`${name}: ${JSON.stringify(v)} transceivers ${JSON.stringify(tr)}`);
   }
   for (const p of server.state().peers) {
-    lines.push(`server ${p.name} ${p.connectionState}/${p.signalingState}: in ${p.packetsIn} out ${p.packetsOut}; subs ${p.subscriptions.map((s) => `${s.publisherId}/${s.kind}/${s.layer}:${s.packetsOut}`).join(' ')}`);
+    lines.push(`server ${p.name} ${p.connectionState}/${p.signalingState}: in ${p.packetsIn} out ${p.packetsOut}; subs ${p.subscriptions.map((s) => `${s.publisherId}/${s.kind}/${s.layer}:${s.packetsOut}@${s.estimateBps}`).join(' ')}; layers in ${p.tracks.map((t) => `${t.kind}:${t.packetsIn}`).join(' ')}`);
   }
   return lines.join('\n');
 }
@@ -120,7 +120,9 @@ describe('the room page: three Chromium pages in one room', () => {
         ).catch(async (err: Error) => {
           throw new Error(`${err.message}\n${await diagnose(pages, server)}`);
         });
-        await waitFor(async () => (await frames(page, other)) >= first + 15, 10_000, `${name} keeps decoding ${other}`);
+        await waitFor(async () => (await frames(page, other)) >= first + 15, 10_000, `${name} keeps decoding ${other}`).catch(async (err: Error) => {
+          throw new Error(`${err.message}\n${await diagnose(pages, server)}`);
+        });
       }
     }
     // The server's view: one room of three, each subscribed to the two others' video.
@@ -133,6 +135,20 @@ describe('the room page: three Chromium pages in one room', () => {
       // Simulcast: each publisher sends several layers; the subscriber gets one of them.
       assert.ok(video.every((s) => s.layer !== null), `${peer.name}'s subscriptions forward a simulcast layer`);
     }
+    // Congestion feedback: Chromium sends REMB for what it receives; the SFU keeps each
+    // subscriber's estimate and tells each publisher the largest.
+    await waitFor(
+      () => server.state().peers.every((p) => p.subscriptions.some((s) => s.kind === 'video' && s.estimateBps !== null)),
+      10_000,
+      'a REMB estimate from every subscriber',
+    );
+    await waitFor(() => server.state().peers.every((p) => p.tracks.some((t) => t.rembSentBps !== null)), 5_000, 'a REMB to every publisher');
+    const after = server.state();
+    console.log(
+      `# room of 3: ${after.peers
+        .map((p) => `${p.name} gets ${p.subscriptions.filter((s) => s.kind === 'video').map((s) => `${s.layer}@${Math.round((s.estimateBps ?? 0) / 1000)}kbps`).join(', ')}; told ${Math.round((p.tracks.find((t) => t.rembSentBps !== null)?.rembSentBps ?? 0) / 1000)} kbps`)
+        .join(' | ')}`,
+    );
   });
 
   it('a leaving participant\'s tile disappears for the others within 2 s', async () => {

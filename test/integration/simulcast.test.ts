@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { RTP_EXTENSION_URI, RtpHeader, RtpPacket, serializeSdesMid, serializeSdesRTPStreamID } from 'werift';
+import { RTP_EXTENSION_URI, RtcpPayloadSpecificFeedback, RtpHeader, RtpPacket, serializeSdesMid, serializeSdesRTPStreamID } from 'werift';
+import { PSFB_REMB, rembPacket } from '../../src/sfu/werift.js';
 import type { FacecastServer } from '../../src/server/server.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
@@ -79,7 +80,8 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     const mark = viewer.received.length;
     viewer.send({ type: 'tile', name: 'alice', width: 160, height: 120 });
     await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'q', 4000, 'layer q');
-    await waitFor(() => viewer.received.length > mark + 40, 4000, 'packets after the switch').catch((e: Error) => { throw new Error(`${e.message}: ${viewer.received.length - mark} packets of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp.split('\r\n').filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l)).join(' ')}; state ${JSON.stringify(server.state().peers.find((p) => p.name === 'bob')!.subscriptions)}`); });
+    const qKeyframeAt = () => viewer.received.slice(mark).findIndex((p) => frameWidth(p) === 160);
+    await waitFor(() => qKeyframeAt() >= 0 && viewer.received.length > mark + qKeyframeAt() + 40, 6000, 'a layer q keyframe and 40 packets after it').catch((e: Error) => { throw new Error(`${e.message}: ${viewer.received.length - mark} packets of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp.split('\r\n').filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l)).join(' ')}; state ${JSON.stringify(server.state().peers.find((p) => p.name === 'bob')!.subscriptions)}`); });
     const got = viewer.received.slice(mark);
     // Loopback can drop a packet in a burst; the viewer NACKs and the SFU resends it. So: no gap
     // once retransmissions are counted, and no jump at the switch.
@@ -90,8 +92,10 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     assert.ok(span < got.length + 5, `no jump in sequence numbers (span ${span} over ${got.length} packets)`);
     const widths = got.map(frameWidth).filter((w) => w > 0);
     assert.ok(widths.includes(160), `keyframes of layer q arrive after the switch: ${[...new Set(widths)]}`);
-    const firstQ = got.findIndex((p) => frameWidth(p) === 160);
-    assert.ok(got.slice(firstQ).every((p) => frameWidth(p) === 0 || frameWidth(p) === 160), 'nothing but layer q after its keyframe');
+    // In sequence order (a retransmission of an earlier layer-f packet may arrive late).
+    const inOrder = [...got].sort((a, b) => ((a.header.sequenceNumber - base) & 0xffff) - ((b.header.sequenceNumber - base) & 0xffff));
+    const firstQ = inOrder.findIndex((p) => frameWidth(p) === 160);
+    assert.ok(inOrder.slice(firstQ).every((p) => frameWidth(p) === 0 || frameWidth(p) === 160), 'nothing but layer q after its keyframe');
     const sub = server.state().peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
     assert.ok(sub.layerSwitches >= 2, `switches: ${sub.layerSwitches}`);
     console.log(`simulcast: f -> q on a 120 px tile; ${sub.layerSwitches} switches, seq continuous over ${got.length} packets`);
@@ -100,5 +104,37 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
   it('switches up again for a big tile', async () => {
     viewer.send({ type: 'tile', name: 'alice', width: 640, height: 480 });
     await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 4000, 'layer f again');
+  });
+
+  it('a subscriber\'s REMB estimate picks its layer, and the publisher gets a REMB summary', async () => {
+    const rembsAtPublisher: number[] = [];
+    const { unSubscribe } = pub.pc.dtlsTransports[0]!.onRtcp.subscribe((packet) => {
+      if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback.count === PSFB_REMB) {
+        rembsAtPublisher.push(Number((packet.feedback as { bitrate: bigint }).bitrate));
+      }
+    });
+    try {
+      const bob = () => server.state().peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
+      await waitFor(() => bob().layer === 'f', 4000, 'layer f for the big tile');
+      const sendRemb = (bps: number) => void viewer.pc.dtlsTransports[0]!.sendRtcp([rembPacket(1, bps, [bob().ssrc])]);
+      // 100 kbps fits none of the layers (each is several hundred kbps here): the lowest one.
+      sendRemb(100_000);
+      await waitFor(() => bob().layer === 'q', 4000, 'layer q under a 100 kbps estimate');
+      assert.equal(bob().estimateBps, 100_000);
+      // The publisher hears what its subscriber can take (never below 150 kbps).
+      await waitFor(() => rembsAtPublisher.length > 0, 3000, 'a REMB at the publisher');
+      assert.equal(rembsAtPublisher.at(-1), 150_000);
+      const alice = server.state().peers.find((p) => p.name === 'alice')!;
+      assert.ok(alice.tracks.some((t) => t.rembSentBps === 150_000), 'state shows the REMB sent');
+      // Plenty of bandwidth: back up to the tile's layer, and the summary follows.
+      sendRemb(20_000_000);
+      // Up for bandwidth waits until the last switch is 4 s old (no flapping near a layer's bitrate).
+      sendRemb(20_000_000);
+      await waitFor(() => bob().layer === 'f', 9000, 'layer f under a 20 Mbps estimate');
+      await waitFor(() => rembsAtPublisher.at(-1)! > 10_000_000, 3000, 'the publisher told about 20 Mbps');
+      console.log(`# REMB: 100 kbps -> layer q, publisher told 150 kbps; 20 Mbps -> layer f, publisher told ${rembsAtPublisher.at(-1)} bps`);
+    } finally {
+      unSubscribe();
+    }
   });
 });
