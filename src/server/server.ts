@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES, ROOM_NAME } from '../protocol/messages.js';
+import { installIceGuard } from '../sfu/ice-guard.js';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
@@ -39,6 +40,7 @@ const SECURITY_HEADERS = {
 /** Start the HTTP server, the signaling WebSocket at /ws and the SFU. */
 export async function startServer(config: ServerConfig, logger?: Logger): Promise<FacecastServer> {
   const log = logger ?? pino({ level: config.logLevel });
+  installIceGuard(); // drop unauthenticated STUN and media from unvalidated addresses (see ice-guard.ts)
   const startedAt = Date.now();
   const participants = new Map<string, Participant>();
   const rooms = new Rooms(config.limits);

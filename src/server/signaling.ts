@@ -81,6 +81,7 @@ export class SignalingSession {
       return;
     }
     if (message.type === 'tile') {
+      if (p.room === null) throw new SfuError('not-joined', 'join a room before sizing tiles');
       p.setTileHeight(message.name, message.height);
       return;
     }
