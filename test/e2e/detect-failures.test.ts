@@ -77,7 +77,8 @@ describe('failure cases', () => {
     browsers.push(browser);
     const page = await browser.context.newPage();
     await page.goto(`${server.url}/`);
-    await page.waitForFunction(() => /camera/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 10_000 });
+    // Wait for the camera's verdict, not for "waiting for camera…".
+    await page.waitForFunction(() => /camera (permission|unavailable)|no camera/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 10_000 });
     assert.match(await status(page), /camera permission denied — sending a placeholder pattern/);
     const mode = await page.evaluate(() => (window as unknown as { facecast: { debugCounters(): { outputFrames: number } } }).facecast.debugCounters().outputFrames);
     assert.ok(mode > 0, 'the placeholder is being drawn');

@@ -127,7 +127,8 @@ export async function launchBrowser(opts: LaunchBrowserOptions = {}): Promise<La
   const close = (): Promise<void> => {
     closing ??= (async () => {
       try {
-        await context.close();
+        // Never let a Chromium that does not answer the close hold the test file: 20 s at most.
+        await Promise.race([context.close(), new Promise((r) => setTimeout(r, 20_000).unref())]);
       } finally {
         await rm(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
       }

@@ -28,6 +28,8 @@ export class TestClient {
   transceiver!: RTCRtpTransceiver;
   peerId = '';
   pliReceived = 0;
+  /** performance.now() of each PLI received. */
+  readonly pliTimes: number[] = [];
   readonly pliListeners: (() => void)[] = [];
   readonly opened: Promise<void>;
 
@@ -144,6 +146,7 @@ export class TestClient {
       const fb = (packet as { feedback?: { count?: number; mediaSsrc?: number } }).feedback;
       if (packet.type === 206 && fb?.count === 1 && fb.mediaSsrc === this.transceiver.sender.ssrc) {
         this.pliReceived++;
+        this.pliTimes.push(performance.now());
         for (const listener of this.pliListeners) listener();
       }
     });
