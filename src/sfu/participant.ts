@@ -124,6 +124,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** Subscriptions asked for before the first offer/answer exchange, by key. */
   private readonly waitingSubscriptions = new Map<string, { tracks: InboundTrack[]; streamId: string }>();
   private offering = false;
+  /** A client offer is being applied and answered. */
+  private answering = false;
   private readonly earlyCandidates: (IceCandidate | null)[] = [];
   private wantsOffer = false;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -221,18 +223,25 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       // Impolite peer: our offer wins; the polite client rolls back and answers it.
       throw new SfuError('glare', "offer collided with the server's offer; answer the server's offer instead");
     }
+    // `answering`: werift reports "stable" until setRemoteDescription is nearly done; no
+    // server offer may start in between (it would be made against a half-applied offer).
+    this.answering = true;
     try {
-      await this.pc.setRemoteDescription({ type: 'offer', sdp });
-    } catch (err) {
-      throw new SfuError('bad-sdp', `offer rejected: ${(err as Error).message}`);
+      try {
+        await this.pc.setRemoteDescription({ type: 'offer', sdp });
+      } catch (err) {
+        throw new SfuError('bad-sdp', `offer rejected: ${(err as Error).message}`);
+      }
+      // Subscriptions waited while werift matched the offer's m-lines (a transceiver of ours
+      // would have taken one of them). Now they go onto m-lines on which the client offered
+      // to receive (a viewer, WHEP), else onto new ones offered after the answer.
+      this.exchangeStarted = true;
+      this.startWaitingSubscriptions();
+      const answer = await this.pc.createAnswer();
+      await this.pc.setLocalDescription(answer);
+    } finally {
+      this.answering = false;
     }
-    // Subscriptions waited while werift matched the offer's m-lines (a transceiver of ours
-    // would have taken one of them). Now they go onto m-lines on which the client offered
-    // to receive (a viewer, WHEP), else onto new ones offered after the answer.
-    this.exchangeStarted = true;
-    this.startWaitingSubscriptions();
-    const answer = await this.pc.createAnswer();
-    await this.pc.setLocalDescription(answer);
     this.startNegotiationClock();
     this.startWaitingSubscriptions();
     queueMicrotask(() => this.maybeOffer());
@@ -242,8 +251,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** Create a server-side offer now (client asked with `negotiate`). */
   async createOffer(): Promise<string> {
     this.assertOpen();
-    if (this.pc.signalingState !== 'stable') {
-      throw new SfuError('wrong-state', `cannot offer in signaling state ${this.pc.signalingState}`);
+    if (this.pc.signalingState !== 'stable' || this.offering || this.answering) {
+      throw new SfuError('wrong-state', `cannot offer now: a negotiation is in progress (signaling state ${this.pc.signalingState})`);
     }
     if (!this.exchangeStarted) {
       // The server makes the first offer: it carries the subscriptions made so far.
@@ -513,7 +522,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   private maybeOffer(): void {
-    if (this.closed || this.fixedMedia || !this.wantsOffer || this.offering) return;
+    if (this.closed || this.fixedMedia || !this.wantsOffer || this.offering || this.answering) return;
     // The first exchange is the client's (or an explicit `negotiate`): wait for it.
     if (!this.pc.remoteDescription || this.pc.signalingState !== 'stable') return;
     this.createOffer().then(
