@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { RoomLimits } from '../sfu/room.js';
+import type { ForwardingMode } from '../sfu/forwarder.js';
 import type { IceSettings } from '../sfu/werift.js';
 
 export interface ServerConfig {
@@ -15,6 +16,8 @@ export interface ServerConfig {
   /** Where the built browser app lives. */
   webRoot?: string;
   limits?: Partial<RoomLimits>;
+  /** Forwarding path (`naive` only as a benchmark baseline). */
+  forwarding?: ForwardingMode;
 }
 
 /** A configuration error: printed as one line, exit code 1. */

@@ -46,7 +46,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const rooms = new Rooms(config.limits);
   const mounts: Mount[] = defaultMounts(config.webRoot);
   const metrics = createMetrics(rooms);
-  const participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000 };
+  const participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000, forwarding: config.forwarding };
   const addParticipant = (p: Participant) => {
     participants.set(p.id, p);
     metrics.track(p);

@@ -13,6 +13,7 @@ import {
 import type { InboundTrack, PacketSink } from './inbound-track.js';
 import { PacketCache } from './packet-cache.js';
 import { RtpRewriter } from './rewriter.js';
+import { RtpWriter } from './rtp-writer.js';
 import { Vp8Munger } from './vp8-munger.js';
 import { PSFB_FIR, PSFB_PLI, PSFB_REMB, senderInternals, type SenderInternals } from './werift.js';
 
@@ -30,6 +31,13 @@ export interface ForwarderStats {
   /** The subscriber's latest bandwidth estimate (REMB), bps, or null. */
   estimateBps: number | null;
 }
+
+/**
+ * `fast`: the SFU's own path (below). `naive`: what a werift app does without an SFU
+ * layer — clone the packet per subscriber and hand it to `sender.sendRtp` (werift
+ * rewrites SSRC/PT, serializes, encrypts). Kept only as the benchmarks' baseline.
+ */
+export type ForwardingMode = 'fast' | 'naive';
 
 /** What the NACK cache keeps per outgoing packet: the source packet and its rewritten fields. */
 interface SentPacket {
@@ -81,6 +89,8 @@ export class Forwarder implements PacketSink {
   private readonly cache = new PacketCache<SentPacket>(1024);
   private readonly disposers: (() => void)[] = [];
   private readonly internals: SenderInternals;
+  /** The fast path's writer (`fast` mode only). */
+  private readonly writer: RtpWriter | undefined;
   private readonly munger: Vp8Munger | undefined;
   private needKeyframe: boolean;
   private closed = false;
@@ -97,8 +107,10 @@ export class Forwarder implements PacketSink {
   constructor(
     private source: InboundTrack,
     readonly sender: RTCRtpSender,
+    private readonly mode: ForwardingMode = 'fast',
   ) {
     this.internals = senderInternals(sender);
+    this.writer = mode === 'fast' ? new RtpWriter(sender) : undefined;
     this.rewriter = new RtpRewriter(source.clockRate);
     this.munger = source.mimeType.toLowerCase() === 'video/vp8' ? new Vp8Munger() : undefined;
     this.needKeyframe = source.kind === 'video';
@@ -230,6 +242,12 @@ export class Forwarder implements PacketSink {
       }
       this.needKeyframe = false;
     }
+    if (this.mode === 'naive') {
+      this.stats.packetsOut++;
+      this.stats.bytesOut += packet.payload.length;
+      void this.sender.sendRtp(packet.clone()).catch(() => undefined);
+      return;
+    }
     const out = this.rewriter.rewrite(packet.header.ssrc, packet.header.sequenceNumber, packet.header.timestamp, performance.now());
     if (!out) return;
     const payload = this.munger ? this.munger.munge(this.source, packet.payload) : packet.payload;
@@ -253,6 +271,23 @@ export class Forwarder implements PacketSink {
     const codec = sender.codec;
     if (!transport || !codec) return;
     const src = packet.header;
+    if (!retransmission) {
+      // Keep werift's sender-report state current so its RTCP loop sends correct SRs
+      // (a retransmission carries an old timestamp: it must not move the NTP/RTP pair).
+      if (this.writer) this.writer.lastSentMs = performance.timeOrigin + performance.now();
+      internals.rtpTimestamp = timestamp;
+      internals.packetCount = (internals.packetCount + 1) >>> 0;
+      internals.octetCount += packet.payload.length;
+    }
+    this.stats.packetsOut++;
+    this.stats.bytesOut += packet.payload.length;
+    if (retransmission) this.stats.retransmissions++;
+    if (!internals.rtcpRunning) void internals.runRtcp();
+    // The fast path (rtp-writer.ts); werift's path for what it cannot do (padding, TURN, ...).
+    if (this.writer && !(src.padding && src.paddingSize > 0)) {
+      const sent = this.writer.write({ ssrc: sender.ssrc, payloadType: codec.payloadType, seq, timestamp, marker: src.marker }, body);
+      if (sent >= 0) return;
+    }
     const header = new RtpHeader({
       ssrc: sender.ssrc,
       payloadType: codec.payloadType,
@@ -282,20 +317,7 @@ export class Forwarder implements PacketSink {
       header.paddingSize = src.paddingSize;
       payload = padded;
     }
-    this.stats.packetsOut++;
-    this.stats.bytesOut += packet.payload.length;
-    if (retransmission) {
-      this.stats.retransmissions++;
-    } else {
-      // Keep werift's sender-report state current so its RTCP loop sends correct SRs
-      // (a retransmission carries an old timestamp: it must not move the NTP/RTP pair).
-      internals.ntpTimestamp = ntp;
-      internals.rtpTimestamp = timestamp;
-      internals.packetCount = (internals.packetCount + 1) >>> 0;
-      internals.octetCount += packet.payload.length;
-    }
     transport.sendRtp(payload, header).catch(() => undefined);
-    if (!internals.rtcpRunning) void internals.runRtcp();
   }
 
   private onRtcp(packet: unknown): void {

@@ -10,7 +10,7 @@ import {
 import { DATA_CHANNEL_LABEL, parseFacesUp, type FacesDown, type FacesUp } from '../protocol/detections.js';
 import type { IceCandidate, ServerMessage } from '../protocol/messages.js';
 import { checkSdp, SfuError } from './errors.js';
-import { Forwarder, type ForwarderStats } from './forwarder.js';
+import { Forwarder, type ForwarderStats, type ForwardingMode } from './forwarder.js';
 import { InboundTrack, type InboundTrackStats } from './inbound-track.js';
 import { peerConfig, pinHeaderExtensionIds, reviveSender, unrejectInactive, type IceSettings } from './werift.js';
 
@@ -20,6 +20,8 @@ export interface ParticipantOptions {
   iceTimeoutMs?: number;
   /** Close when not connected this long after the first offer/answer (ms). */
   connectTimeoutMs?: number;
+  /** `naive`: werift's own sender path, for benchmarks' baseline (see Forwarder). */
+  forwarding?: ForwardingMode;
 }
 
 /** How often each publisher gets a REMB summarizing its subscribers' estimates. */
@@ -126,6 +128,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private offering = false;
   /** A client offer is being applied and answered. */
   private answering = false;
+  private readonly forwarding: ForwardingMode;
   private readonly earlyCandidates: (IceCandidate | null)[] = [];
   private wantsOffer = false;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -142,6 +145,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.name = `guest-${id}`;
     this.iceTimeoutMs = opts.iceTimeoutMs ?? 30_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
+    this.forwarding = opts.forwarding ?? 'fast';
     this.pc = new RTCPeerConnection(peerConfig(opts.ice));
     pinHeaderExtensionIds(this.pc);
     this.pc.onRemoteTransceiverAdded.subscribe((t) => this.onRemoteTransceiver(t));
@@ -364,7 +368,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         : (this.reuseTransceiver(track.kind, streamId) ??
           this.pc.addTransceiver(track.kind, { direction: 'sendonly', streams: [new MediaStream({ id: streamId })] })));
     if (!transceiver) return undefined;
-    const forwarder = new Forwarder(track, transceiver.sender);
+    const forwarder = new Forwarder(track, transceiver.sender, this.forwarding);
     this.subscriptions.set(key, { transceiver, forwarder });
     this.requestOffer();
     return forwarder;

@@ -1,0 +1,188 @@
+/**
+ * The load generator (its own process): real werift peers on 127.0.0.1 that
+ * publish VP8 RTP (test/helpers/vp8-source.ts: ~30 fps, packets <= 1200 bytes,
+ * keyframes every 3 s and on PLI) and receive what the SFU forwards.
+ *
+ * Each packet carries, in its last 12 bytes, a magic and the send time
+ * (performance.now() of this process); receivers compute the added latency on
+ * the same clock.
+ *
+ * Receivers are counting receivers: once connected, RTP datagrams are taken off
+ * the ICE connection before werift's receive path (which would decrypt, parse and
+ * route every packet and cost more CPU than the SFU itself): every datagram is
+ * counted from its clear header, every `sampleEvery`-th one is decrypted with
+ * the peer's own SRTP session to read the stamp. RTCP still goes to werift (PLI
+ * reaches the publisher, the server gets its receiver reports).
+ *
+ * Protocol on stdout (one JSON object per line): {"phase":"start"} when the
+ * measured window begins, {"phase":"end"} when it ends, then {"result":...}.
+ * Input: one JSON argument (GeneratorArgs).
+ */
+import { Event, type RTCDtlsTransport } from 'werift';
+import { TestClient } from '../../test/helpers/werift-client.js';
+import { Vp8Source } from '../../test/helpers/vp8-source.js';
+import { waitFor } from '../../test/helpers/server.js';
+
+export interface GeneratorArgs {
+  url: string;
+  scenario: 'echo' | 'fanout' | 'room';
+  /** echo: peers each echoing itself; room: participants; fanout: 1. */
+  publishers: number;
+  /** fanout: viewers of the one publisher. */
+  subscribers: number;
+  bitrateBps: number;
+  warmupS: number;
+  durationS: number;
+  sampleEvery: number;
+}
+
+export interface GeneratorResult {
+  packetsSent: number;
+  packetsExpected: number;
+  packetsReceived: number;
+  latencySamples: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  peers: number;
+  setupMs: number;
+}
+
+const MAGIC = 0xfacecab1;
+const STAMP_BYTES = 12;
+
+function stamp(payload: Buffer, now: number): void {
+  if (payload.length < 32) return;
+  payload.writeUInt32BE(MAGIC, payload.length - STAMP_BYTES);
+  payload.writeDoubleBE(now, payload.length - 8);
+}
+
+class Counter {
+  received = 0;
+  readonly latencies: number[] = [];
+  counting = false;
+}
+
+/** Take RTP off the peer's ICE connection (see the file comment); RTCP still goes to werift. */
+function countingReceiver(client: TestClient, counter: Counter, sampleEvery: number): void {
+  const dtls = client.pc.dtlsTransports[0] as RTCDtlsTransport & { srtp: { decrypt(b: Buffer): Buffer } };
+  const connection = dtls.iceTransport.connection as unknown as { onData: Event<[Buffer]> };
+  const werift = connection.onData;
+  const mine = new Event<[Buffer]>();
+  connection.onData = mine;
+  mine.subscribe((data: Buffer) => {
+    const b1 = data[1]!;
+    const isRtp = data.length > 12 && data[0]! >> 6 === 2 && !(b1 >= 192 && b1 <= 223);
+    if (!isRtp) {
+      werift.execute(data);
+      return;
+    }
+    if (!counter.counting) return;
+    counter.received++;
+    const seq = data.readUInt16BE(2);
+    if (seq % sampleEvery !== 0) return;
+    try {
+      const plain = dtls.srtp.decrypt(data);
+      if (plain.length >= 32 + 12 && plain.readUInt32BE(plain.length - STAMP_BYTES) === MAGIC) {
+        counter.latencies.push(performance.now() - plain.readDoubleBE(plain.length - 8));
+      }
+    } catch {
+      // not ours to judge: werift would drop it too
+    }
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2]!) as GeneratorArgs;
+  const setupStart = performance.now();
+  const counter = new Counter();
+  const publishers: { client: TestClient; source: Vp8Source; receivers: number }[] = [];
+  const receivers: TestClient[] = [];
+  const all: TestClient[] = [];
+  const newSource = (i: number) =>
+    new Vp8Source({ bitrate: args.bitrateBps, keyframeEvery: 90, ssrc: 0x10000 + i });
+
+  if (args.scenario === 'echo') {
+    for (let i = 0; i < args.publishers; i++) {
+      const c = new TestClient(args.url, { keep: false });
+      await c.connect();
+      publishers.push({ client: c, source: newSource(i), receivers: 1 });
+      receivers.push(c);
+    }
+  } else if (args.scenario === 'fanout') {
+    const c = new TestClient(args.url, { keep: false });
+    await c.join('bench', 'publisher');
+    await c.connect();
+    publishers.push({ client: c, source: newSource(0), receivers: args.subscribers });
+    for (let i = 0; i < args.subscribers; i++) {
+      const s = new TestClient(args.url, { keep: false });
+      await s.join('bench', `viewer-${i}`);
+      await s.subscribeOnly();
+      receivers.push(s);
+    }
+    all.push(c);
+  } else {
+    for (let i = 0; i < args.publishers; i++) {
+      const c = new TestClient(args.url, { keep: false });
+      await c.join('bench', `p${i}`);
+      await c.connect();
+      publishers.push({ client: c, source: newSource(i), receivers: args.publishers - 1 });
+      receivers.push(c);
+    }
+  }
+  for (const r of receivers) if (!all.includes(r)) all.push(r);
+  for (const p of publishers) p.client.pliListeners.push(() => p.source.requestKeyframe());
+  // Every server offer answered (a room's subscriptions arrive by renegotiation).
+  await waitFor(() => all.every((c) => c.pc.signalingState === 'stable'), 10_000, 'stable signaling');
+  for (const r of receivers) countingReceiver(r, counter, args.sampleEvery);
+
+  let sent = 0;
+  let expected = 0;
+  let measuring = false;
+  const timer = setInterval(() => {
+    for (const p of publishers) {
+      for (const packet of p.source.nextFrame()) {
+        stamp(packet.payload, performance.now());
+        p.client.sendRtp(packet);
+        if (measuring) {
+          sent++;
+          expected += p.receivers;
+        }
+      }
+    }
+  }, 1000 / 30);
+
+  const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
+  const setupMs = performance.now() - setupStart;
+  await sleep(args.warmupS);
+  measuring = true;
+  counter.counting = true;
+  process.stdout.write(JSON.stringify({ phase: 'start' }) + '\n');
+  await sleep(args.durationS);
+  measuring = false;
+  clearInterval(timer);
+  process.stdout.write(JSON.stringify({ phase: 'end' }) + '\n');
+  await sleep(0.5); // in flight
+  counter.counting = false;
+  const sorted = counter.latencies.sort((a, b) => a - b);
+  const result: GeneratorResult = {
+    packetsSent: sent,
+    packetsExpected: expected,
+    packetsReceived: counter.received,
+    latencySamples: sorted.length,
+    latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN },
+    peers: all.length,
+    setupMs,
+  };
+  process.stdout.write(JSON.stringify({ result }) + '\n');
+  await Promise.race([Promise.all(all.map((c) => c.close().catch(() => undefined))), sleep(5)]);
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`generator: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,318 @@
+/**
+ * `npm run bench`: forwarding load, the naive werift path and facecast's path
+ * side by side in one run, every figure also a ratio.
+ *
+ * Each run: a fresh SFU process (bench/load/server.ts), a generator process
+ * (bench/load/generator.ts) that connects the peers, warms up, then marks a
+ * measured window. The SFU's CPU time (utime + stime from /proc/PID/stat of the
+ * server process only) and its packet counters (/api/state) are read at the
+ * window's edges; RSS from /proc/PID/status. Everything on 127.0.0.1; every run
+ * is bounded in time (a generator that overruns is killed).
+ *
+ * Scenarios: echo (N peers, each its own echo), fanout (1 -> 50), room (10
+ * participants, each receiving the 9 others), sweep (fan-out 1 -> 50 at rising
+ * bitrate until loss > 1%: saturation).
+ *
+ * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep] [--duration S]
+ *        [--warmup S] [--modes naive,fast] [--json FILE] [--no-record] [--smoke]
+ * Results: JSON on stdout (and --json FILE); a markdown table appended to
+ * docs/BENCHMARKS.md unless --no-record.
+ */
+import { spawn, execSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import type { GeneratorArgs, GeneratorResult } from './generator.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLK_TCK = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+
+type Mode = 'naive' | 'fast';
+type Scenario = 'echo' | 'fanout' | 'room' | 'sweep';
+
+export interface RunReport {
+  scenario: string;
+  mode: Mode;
+  bitrateBps: number;
+  publishers: number;
+  subscribers: number;
+  durationS: number;
+  packetsInPerS: number;
+  packetsOutPerS: number;
+  serverCpuS: number;
+  /** Server CPU share of one core during the window. */
+  serverCpuPct: number;
+  /** Share of the server's CPU time spent in the kernel (sendto/recvfrom). */
+  serverSysShare: number;
+  cpuMsPer1000Forwarded: number;
+  forwardedPerCpuS: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  latencySamples: number;
+  loss: number;
+  rssIdleMiB: number;
+  rssMiB: number;
+  rssPerSubscriberMiB: number;
+}
+
+/** User and system CPU seconds of a process (/proc/PID/stat fields 14 and 15). */
+function cpuTimes(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is state (field 3): utime is field 14, stime field 15
+  return { user: Number(fields[11]) / CLK_TCK, sys: Number(fields[12]) / CLK_TCK };
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function lines(child: ChildProcess, onLine: (obj: Record<string, unknown>) => void): void {
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      onLine(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      process.stderr.write(`${line}\n`);
+    }
+  });
+}
+
+async function startSfu(mode: Mode): Promise<{ child: ChildProcess; url: string }> {
+  // BENCH_CPU_PROF=DIR: a V8 CPU profile of each SFU process (node --cpu-prof) lands in DIR.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/load/server.ts', mode], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('SFU did not start in 20 s')), 20_000);
+    lines(child, (o) => {
+      if (typeof o.url === 'string') {
+        clearTimeout(t);
+        resolve(o.url);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`SFU exited (${code})`)));
+  });
+  return { child, url };
+}
+
+async function sfuCounters(url: string): Promise<{ in: number; out: number }> {
+  const state = (await (await fetch(`${url}/api/state`)).json()) as { peers: { packetsIn: number; packetsOut: number }[] };
+  return {
+    in: state.peers.reduce((s, p) => s + p.packetsIn, 0),
+    out: state.peers.reduce((s, p) => s + p.packetsOut, 0),
+  };
+}
+
+async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'url'>): Promise<RunReport> {
+  const { child: sfu, url } = await startSfu(mode);
+  const pid = sfu.pid!;
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const rssIdle = rssMiB(pid);
+    const args: GeneratorArgs = { ...gen, url };
+    const generator = spawn(process.execPath, ['--import', 'tsx', 'bench/load/generator.ts', JSON.stringify(args)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const limitMs = (gen.warmupS + gen.durationS) * 1000 + 90_000;
+    let cpu0 = { user: 0, sys: 0 }, t0 = 0, c0 = { in: 0, out: 0 };
+    let cpu1 = { user: 0, sys: 0 }, t1 = 0, c1 = { in: 0, out: 0 }, rss = 0;
+    const pending: Promise<void>[] = [];
+    const result = await new Promise<GeneratorResult>((resolve, reject) => {
+      const kill = setTimeout(() => {
+        generator.kill('SIGKILL');
+        reject(new Error(`generator overran ${limitMs} ms`));
+      }, limitMs);
+      lines(generator, (o) => {
+        if (o.phase === 'start') {
+          cpu0 = cpuTimes(pid);
+          t0 = performance.now();
+          pending.push(sfuCounters(url).then((c) => void (c0 = c)));
+        } else if (o.phase === 'end') {
+          cpu1 = cpuTimes(pid);
+          t1 = performance.now();
+          rss = rssMiB(pid);
+          pending.push(sfuCounters(url).then((c) => void (c1 = c)));
+        } else if (o.result) {
+          clearTimeout(kill);
+          resolve(o.result as GeneratorResult);
+        }
+      });
+      generator.once('exit', (code) => {
+        clearTimeout(kill);
+        reject(new Error(`generator exited (${code}) without a result`));
+      });
+    });
+    await Promise.all(pending);
+    const seconds = (t1 - t0) / 1000;
+    const cpu = cpu1.user + cpu1.sys - cpu0.user - cpu0.sys;
+    const sys = cpu1.sys - cpu0.sys;
+    const forwarded = c1.out - c0.out;
+    const subscribers = gen.scenario === 'fanout' ? gen.subscribers : gen.scenario === 'room' ? gen.publishers * (gen.publishers - 1) : gen.publishers;
+    return {
+      scenario,
+      mode,
+      bitrateBps: gen.bitrateBps,
+      publishers: gen.scenario === 'fanout' ? 1 : gen.publishers,
+      subscribers,
+      durationS: round(seconds, 2),
+      packetsInPerS: round((c1.in - c0.in) / seconds, 0),
+      packetsOutPerS: round(forwarded / seconds, 0),
+      serverCpuS: round(cpu, 2),
+      serverCpuPct: round((cpu / seconds) * 100, 1),
+      serverSysShare: round(cpu > 0 ? sys / cpu : NaN, 2),
+      cpuMsPer1000Forwarded: round(forwarded > 0 ? (cpu * 1e6) / forwarded : NaN, 2),
+      forwardedPerCpuS: round(cpu > 0 ? forwarded / cpu : NaN, 0),
+      latencyMs: { p50: round(result.latencyMs.p50, 2), p99: round(result.latencyMs.p99, 2), max: round(result.latencyMs.max, 2) },
+      latencySamples: result.latencySamples,
+      loss: round(result.packetsExpected > 0 ? Math.max(0, 1 - result.packetsReceived / result.packetsExpected) : NaN, 4),
+      rssIdleMiB: round(rssIdle, 1),
+      rssMiB: round(rss, 1),
+      rssPerSubscriberMiB: round((rss - rssIdle) / Math.max(1, subscribers), 3),
+    };
+  } finally {
+    // SIGTERM: the server closes and exits (and writes its profile); SIGKILL if it lingers.
+    sfu.kill('SIGTERM');
+    const exited = new Promise((r) => sfu.once('exit', r));
+    const t = setTimeout(() => sfu.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      scenarios: { type: 'string', default: 'echo,fanout,room,sweep' },
+      modes: { type: 'string', default: 'naive,fast' },
+      duration: { type: 'string', default: '6' },
+      warmup: { type: 'string', default: '3' },
+      json: { type: 'string' },
+      'no-record': { type: 'boolean', default: false },
+      smoke: { type: 'boolean', default: false },
+      repeat: { type: 'string', default: '3' },
+    },
+  });
+  const smoke = values.smoke;
+  const scenarios = (smoke ? 'echo,fanout' : values.scenarios).split(',') as Scenario[];
+  const modes = values.modes.split(',') as Mode[];
+  const durationS = smoke ? 1 : Number(values.duration);
+  const warmupS = smoke ? 1 : Number(values.warmup);
+  const base = { warmupS, durationS, sampleEvery: 4 };
+  const repeat = smoke ? 1 : Math.max(1, Number(values.repeat));
+  const runs: RunReport[] = [];
+  const log = (r: RunReport) =>
+    process.stderr.write(
+      `${r.scenario.padEnd(14)} ${r.mode.padEnd(5)} in ${r.packetsInPerS}/s out ${r.packetsOutPerS}/s  cpu ${r.serverCpuPct}%  ` +
+        `${r.forwardedPerCpuS} fwd/cpu-s  p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} ms  loss ${(r.loss * 100).toFixed(2)}%  rss/sub ${r.rssPerSubscriberMiB} MiB\n`,
+    );
+  for (const scenario of scenarios) {
+    if (scenario === 'sweep') {
+      for (const mode of modes) {
+        for (const mbps of [1, 2, 4, 8, 12, 16, 24, 32]) {
+          const r = await runOnce(`sweep ${mbps} Mbps`, mode, { ...base, durationS: Math.min(durationS, 5), scenario: 'fanout', publishers: 1, subscribers: 50, bitrateBps: mbps * 1e6 });
+          runs.push(r);
+          log(r);
+          if (r.loss > 0.01 || r.serverCpuPct > 97) break;
+        }
+      }
+      continue;
+    }
+    // Modes alternate (naive, fast, naive, fast, ...) so drift on a noisy machine hits both alike.
+    for (let rep = 0; rep < repeat; rep++) for (const mode of modes) {
+      const gen: Omit<GeneratorArgs, 'url'> =
+        scenario === 'echo'
+          ? { ...base, scenario, publishers: smoke ? 1 : 10, subscribers: 1, bitrateBps: smoke ? 1e6 : 8e6 }
+          : scenario === 'fanout'
+            ? { ...base, scenario, publishers: 1, subscribers: smoke ? 5 : 50, bitrateBps: smoke ? 1e6 : 4e6 }
+            : { ...base, scenario: 'room', publishers: 10, subscribers: 9, bitrateBps: 1.5e6 };
+      const r = await runOnce(scenario, mode, gen);
+      runs.push(r);
+      log(r);
+    }
+  }
+  const commit = (() => {
+    try {
+      return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  const report = {
+    date: new Date().toISOString(),
+    commit,
+    machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    repeat,
+    runs,
+    medians: medians(runs),
+    ratios: ratios(medians(runs)),
+  };
+  const json = JSON.stringify(report, null, 2);
+  process.stdout.write(json + '\n');
+  if (values.json) writeFileSync(values.json, json + '\n');
+  if (!values['no-record'] && !smoke) appendFileSync(path.join(root, 'docs/BENCHMARKS.md'), markdown(report));
+}
+
+/** Per scenario and mode, the run with the median forwarded packets per CPU-second. */
+function medians(runs: RunReport[]): RunReport[] {
+  const groups = new Map<string, RunReport[]>();
+  for (const r of runs) {
+    const k = `${r.scenario}\u0000${r.mode}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const sorted = [...g].sort((a, b) => a.forwardedPerCpuS - b.forwardedPerCpuS);
+    const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    const p99s = g.map((r) => r.latencyMs.p99).sort((a, b) => a - b);
+    return { ...mid, latencyMs: { ...mid.latencyMs, p99: p99s[Math.floor((p99s.length - 1) / 2)]! } };
+  });
+}
+
+/** fast / naive for each scenario run in both modes. */
+function ratios(runs: RunReport[]): Record<string, { forwardedPerCpuS: number; latencyP99: number }> {
+  const out: Record<string, { forwardedPerCpuS: number; latencyP99: number }> = {};
+  for (const fast of runs.filter((r) => r.mode === 'fast')) {
+    const naive = runs.find((r) => r.mode === 'naive' && r.scenario === fast.scenario);
+    if (!naive) continue;
+    out[fast.scenario] = {
+      forwardedPerCpuS: round(fast.forwardedPerCpuS / naive.forwardedPerCpuS, 2),
+      latencyP99: round(fast.latencyMs.p99 / naive.latencyMs.p99, 2),
+    };
+  }
+  return out;
+}
+
+function markdown(report: { date: string; commit: string; machine: string; repeat: number; medians: RunReport[]; ratios: ReturnType<typeof ratios> }): string {
+  const rows = report.medians.map(
+    (r) =>
+      `| ${r.scenario} | ${r.mode} | ${r.packetsInPerS} | ${r.packetsOutPerS} | ${r.serverCpuPct}% (${Math.round(r.serverSysShare * 100)}% sys) | ${r.cpuMsPer1000Forwarded} | ${r.forwardedPerCpuS} | ${r.latencyMs.p50} / ${r.latencyMs.p99} / ${r.latencyMs.max} | ${(r.loss * 100).toFixed(2)}% | ${r.rssPerSubscriberMiB} |`,
+  );
+  const ratioRows = Object.entries(report.ratios).map(([s, x]) => `| ${s} | ${x.forwardedPerCpuS}x | ${x.latencyP99}x |`);
+  return [
+    '',
+    `## Forwarding load, ${report.date.slice(0, 10)} (commit ${report.commit})`,
+    '',
+    `Machine: ${report.machine}. \`npm run bench\`; all traffic on 127.0.0.1; server CPU from /proc/PID/stat of the SFU process only. Median of ${report.repeat} interleaved runs per row (naive and fast alternating); latency p99 is the median of the runs' p99.`,
+    '',
+    '| scenario | path | pkts in/s | pkts out/s | server CPU | CPU ms / 1000 fwd | fwd / CPU-s | latency p50 / p99 / max ms | loss | RSS MiB / sub |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    '| scenario | fwd / CPU-s, fast ÷ naive | p99, fast ÷ naive |',
+    '|---|---|---|',
+    ...ratioRows,
+    '',
+  ].join('\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

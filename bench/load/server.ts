@@ -1,0 +1,25 @@
+/**
+ * The SFU under load, in its own process so the benchmark reads its CPU time
+ * alone (/proc/PID/stat). 127.0.0.1 only. Prints {"url":...} once listening.
+ * Usage: node --import tsx bench/load/server.ts naive|fast
+ */
+import { pino } from 'pino';
+import { startServer } from '../../src/server/server.js';
+
+const forwarding = process.argv[2] === 'naive' ? 'naive' : 'fast';
+const server = await startServer(
+  {
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: 'silent',
+    ice: { iceServers: [], interfaceAddress: '127.0.0.1' },
+    iceTimeoutS: 30,
+    limits: { maxRoomSize: 64, maxParticipants: 256 },
+    forwarding,
+  },
+  pino({ level: 'silent' }),
+);
+process.stdout.write(JSON.stringify({ url: server.url, forwarding }) + '\n');
+const stop = () => void server.close().finally(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

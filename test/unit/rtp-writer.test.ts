@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { RTP_EXTENSION_URI, RtpHeader, serializeAbsSendTime, serializeTransportWideCC, type RTCRtpSender } from 'werift';
+import { absSendTime, ntpFromUnixMs, RtpWriter } from '../../src/sfu/rtp-writer.js';
+
+/** A sender as werift has it after negotiation: the fields the writer reads. */
+interface FakeSender {
+  headerExtensions: { id: number; uri: string }[];
+  mid: string;
+  dtlsTransport: { transportSequenceNumber: number };
+  ntpTimestamp?: bigint;
+}
+function fakeSender(mid: string, extensions: { id: number; uri: string }[]): FakeSender {
+  return { headerExtensions: extensions, mid, dtlsTransport: { transportSequenceNumber: 100 } };
+}
+const asSender = (s: FakeSender) => s as unknown as RTCRtpSender;
+
+const EXTS = [
+  { id: 4, uri: RTP_EXTENSION_URI.sdesMid },
+  { id: 2, uri: RTP_EXTENSION_URI.absSendTime },
+  { id: 3, uri: RTP_EXTENSION_URI.transportWideCC },
+];
+
+describe('RtpWriter (the forwarding fast path)', () => {
+  it('writes the same header bytes as werift for any fields, mid and extension set', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          ssrc: fc.integer({ min: 0, max: 0xffffffff }),
+          payloadType: fc.integer({ min: 0, max: 127 }),
+          seq: fc.integer({ min: 0, max: 0xffff }),
+          timestamp: fc.integer({ min: 0, max: 0xffffffff }),
+          marker: fc.boolean(),
+        }),
+        fc.stringMatching(/^[0-9a-z]{1,16}$/),
+        fc.subarray(EXTS),
+        fc.double({ min: 1.6e12, max: 2.2e12, noNaN: true }),
+        (f, mid, exts, ms) => {
+          const sender = fakeSender(mid, exts);
+          const ours = new RtpWriter(asSender(sender)).header(f, ms, false)!;
+          const theirs = new RtpHeader({ ssrc: f.ssrc, payloadType: f.payloadType, sequenceNumber: f.seq, timestamp: f.timestamp, marker: f.marker });
+          let twcc = 100;
+          for (const ext of exts) {
+            if (ext.uri === RTP_EXTENSION_URI.sdesMid) theirs.extensions.push({ id: ext.id, payload: Buffer.from(mid) });
+            if (ext.uri === RTP_EXTENSION_URI.absSendTime) theirs.extensions.push({ id: ext.id, payload: serializeAbsSendTime(ntpFromUnixMs(ms)) });
+            if (ext.uri === RTP_EXTENSION_URI.transportWideCC) theirs.extensions.push({ id: ext.id, payload: serializeTransportWideCC(++twcc) });
+          }
+          theirs.extension = theirs.extensions.length > 0;
+          assert.deepEqual(ours, theirs.serialize(theirs.serializeSize));
+          assert.equal(sender.dtlsTransport.transportSequenceNumber, twcc);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('abs-send-time from Unix ms equals werift\'s from NTP time (NTP\'s epoch offset is a multiple of 64 s)', () => {
+    fc.assert(
+      fc.property(fc.double({ min: 1.6e12, max: 2.2e12, noNaN: true }), (ms) => {
+        assert.equal(absSendTime(ms), serializeAbsSendTime(ntpFromUnixMs(ms)).readUIntBE(0, 3));
+      }),
+    );
+    // 2026-01-01T00:00:00.5Z: NTP seconds 3976214400, fraction 2^31.
+    assert.equal(ntpFromUnixMs(Date.UTC(2026, 0, 1) + 500), (3_976_214_400n << 32n) | (1n << 31n));
+  });
+
+  it('hands werift\'s sender reports the NTP time of the last packet sent', () => {
+    const sender = fakeSender('0', EXTS);
+    const writer = new RtpWriter(asSender(sender));
+    writer.lastSentMs = Date.UTC(2026, 0, 1) + 500;
+    assert.equal(sender.ntpTimestamp, (3_976_214_400n << 32n) | (1n << 31n));
+    sender.ntpTimestamp = 5n; // werift's own assignment is ignored
+    assert.equal(sender.ntpTimestamp, (3_976_214_400n << 32n) | (1n << 31n));
+  });
+
+  it('declines what it cannot write (a two-byte extension id), so werift\'s path takes the packet', () => {
+    const sender = fakeSender('0', [{ id: 15, uri: RTP_EXTENSION_URI.absSendTime }]);
+    assert.equal(new RtpWriter(asSender(sender)).header({ ssrc: 1, payloadType: 96, seq: 1, timestamp: 1, marker: false }, Date.now(), false), null);
+  });
+});
