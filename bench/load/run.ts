@@ -30,6 +30,24 @@ import type { GeneratorArgs, GeneratorResult } from './generator.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLK_TCK = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
 
+/**
+ * With two or more cores and taskset, the SFU runs on core 0 and the generator on
+ * core 1 (taskset execs: the PID is the node process's), so they do not trade a
+ * core back and forth mid-run. BENCH_PIN=0 turns it off.
+ */
+const PIN = (() => {
+  if (process.env.BENCH_PIN === '0' || os.cpus().length < 2) return false;
+  try {
+    execSync('taskset -c 0 true', { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+function pinned(core: number, args: string[]): [string, string[]] {
+  return PIN ? ['taskset', ['-c', String(core), process.execPath, ...args]] : [process.execPath, args];
+}
+
 type Mode = 'naive' | 'fast';
 type Scenario = 'echo' | 'fanout' | 'room' | 'sweep';
 
@@ -83,7 +101,8 @@ function lines(child: ChildProcess, onLine: (obj: Record<string, unknown>) => vo
 async function startSfu(mode: Mode): Promise<{ child: ChildProcess; url: string }> {
   // BENCH_CPU_PROF=DIR: a V8 CPU profile of each SFU process (node --cpu-prof) lands in DIR.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/load/server.ts', mode], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [cmd, args] = pinned(0, [...prof, '--import', 'tsx', 'bench/load/server.ts', mode]);
+  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('SFU did not start in 20 s')), 20_000);
     lines(child, (o) => {
@@ -112,7 +131,8 @@ async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'u
     await new Promise((r) => setTimeout(r, 300));
     const rssIdle = rssMiB(pid);
     const args: GeneratorArgs = { ...gen, url };
-    const generator = spawn(process.execPath, ['--import', 'tsx', 'bench/load/generator.ts', JSON.stringify(args)], {
+    const [cmd, argv] = pinned(1, ['--import', 'tsx', 'bench/load/generator.ts', JSON.stringify(args)]);
+    const generator = spawn(cmd, argv, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -248,7 +268,7 @@ async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     commit,
-    machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}${PIN ? ', SFU pinned to core 0, generator to core 1' : ''}`,
     repeat,
     runs,
     medians: medians(runs),

@@ -33,7 +33,8 @@ export class TestClient {
   readonly pliListeners: (() => void)[] = [];
   readonly opened: Promise<void>;
 
-  constructor(url: string) {
+  /** `keep: false`: do not store received packets (load generators count them elsewhere). */
+  constructor(url: string, opts: { keep?: boolean } = {}) {
     this.pc = new RTCPeerConnection({
       codecs: {
         video: [
@@ -65,7 +66,7 @@ export class TestClient {
       this.ws.send(JSON.stringify({ type: 'ice', candidate: json ? { candidate: json.candidate, sdpMid: json.sdpMid, sdpMLineIndex: json.sdpMLineIndex } : null }));
     });
     this.pc.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp) => this.received.push(rtp.clone()));
+      if (opts.keep !== false) track.onReceiveRtp.subscribe((rtp) => this.received.push(rtp.clone()));
     });
   }
 
