@@ -1,7 +1,9 @@
 /**
  * `npm run bench:echo`: the echo page in headless Chromium with the fake face
  * camera, measured side by side in one run: the page with the detector on, and
- * with `?detector=none`. Samples window.facecast.stats once a second after a
+ * with `?detector=none`, each through the SFU and through a direct in-page
+ * loopback (`?loopback=direct`: two RTCPeerConnections, no server), so the SFU's
+ * share of the glass-to-glass latency (web/glass.ts) shows. Samples window.facecast.stats once a second after a
  * warm-up and reports medians. All traffic on 127.0.0.1 (run via in-netns).
  *
  * Options: --seconds N (default 15), --warmup N (default 5), --no-record
@@ -21,7 +23,7 @@ const seconds = Math.min(120, Number(values.seconds));
 const warmup = Math.min(60, Number(values.warmup));
 
 type Stats = Record<string, number | string | null>;
-const KEYS = ['cameraFps', 'outputFps', 'detectFps', 'detectMs', 'echoFps', 'bitrateKbps', 'rttMs'] as const;
+const KEYS = ['cameraFps', 'outputFps', 'detectFps', 'detectMs', 'echoFps', 'bitrateKbps', 'rttMs', 'glassMs'] as const;
 
 const median = (xs: number[]) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -54,7 +56,8 @@ const fixture = await ensureFaceY4m();
 const server = await startTestServer();
 try {
   const rows = [];
-  for (const query of ['', '?detector=none']) rows.push(await measure(query, fixture.path, server.url));
+  // Through the SFU and through a direct in-page loopback (glass-to-glass baseline), alternating.
+  for (const query of ['?detector=none', '?detector=none&loopback=direct', '', '?loopback=direct']) rows.push(await measure(query, fixture.path, server.url));
   const commit = (() => {
     try {
       return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
@@ -73,10 +76,10 @@ try {
       '',
       `## Echo page, headless Chromium — ${report.date.slice(0, 10)}, commit ${commit}`,
       '',
-      `Command: \`npm run bench:echo\` (medians of ${seconds} one-second samples after ${warmup} s warm-up; fake camera 640x480 from test/fixtures; both rows in one run). Machine: ${machine}.`,
+      `Command: \`npm run bench:echo\` (medians of ${seconds} one-second samples after ${warmup} s warm-up; fake camera 640x480 from test/fixtures; all rows in one run; glass-to-glass = frame capture to echo display, read back from the frame code, each sample itself a median of ~2 s). Machine: ${machine}.`,
       '',
-      `| page | detector | camera fps | output fps | detect fps | detect ms | echo fps | kbps out | RTT ms |`,
-      `|---|---|---|---|---|---|---|---|---|`,
+      `| page | detector | camera fps | output fps | detect fps | detect ms | echo fps | kbps out | RTT ms | glass-to-glass ms |`,
+      `|---|---|---|---|---|---|---|---|---|---|`,
       ...rows.map((r) => `| \`/${r.query === '(default)' ? '' : r.query}\` | ${r.detector} | ${KEYS.map((k) => fmt(r[k])).join(' | ')} |`),
       '',
     ];

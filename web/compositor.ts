@@ -9,7 +9,10 @@
  *    into the frame (boxes glide between detections, see tracker.ts);
  *  - metadata: the frame stays clean and gets a frame code (framecode.ts) in
  *    its bottom-left corner; detections travel on the data channel instead.
- * Every frame drawn gets the next frame number (24-bit, wrapping).
+ * Every frame drawn gets the next frame number (24-bit, wrapping). With
+ * `stampCodes` the code is stamped in burned-in mode too (the echo page's
+ * glass-to-glass meter reads it back, see glass.ts); the capture time of each
+ * recent frame number is kept for that.
  */
 import type { Face } from './detect/detector.js';
 import { drawFaces } from './draw.js';
@@ -18,6 +21,8 @@ import { FaceTracker } from './tracker.js';
 
 export { BOX_COLOR, BOX_LINE_WIDTH } from './draw.js';
 const PLACEHOLDER_FPS = 30;
+/** Frame numbers whose capture time is remembered (about 17 s at 30 fps). */
+const CAPTURE_RING = 512;
 
 export type OverlayMode = 'burned-in' | 'metadata';
 
@@ -42,6 +47,11 @@ export class Compositor {
   /** Smooths and extrapolates detections between detector results. */
   readonly tracker = new FaceTracker();
   mode: OverlayMode = 'burned-in';
+  /** Stamp the frame code in every mode (metadata mode always stamps it). */
+  stampCodes = false;
+  /** Capture times of the last CAPTURE_RING frame numbers (for glass-to-glass). */
+  private readonly captureTimes = new Float64Array(CAPTURE_RING).fill(-1);
+  private readonly captureFrames = new Int32Array(CAPTURE_RING).fill(-1);
   /** Number of the next frame drawn. */
   frameNo = 0;
   /** Faces drawn on the last frame (burned-in mode). */
@@ -176,9 +186,18 @@ export class Compositor {
     return true;
   }
 
-  /** Stamps the frame code (metadata mode) and counts the frame. */
-  private finishFrame(_ts: number): void {
-    if (this.mode === 'metadata') stampFrameCode(this.ctx, this.canvas.width, this.canvas.height, this.frameNo);
+  /** Capture time (performance.now() clock) of a recently drawn frame number, or null. */
+  captureTimeOf(frame: number): number | null {
+    const i = frame % CAPTURE_RING;
+    return this.captureFrames[i] === frame ? this.captureTimes[i]! : null;
+  }
+
+  /** Stamps the frame code (metadata mode, or stampCodes) and counts the frame. */
+  private finishFrame(ts: number): void {
+    if (this.mode === 'metadata' || this.stampCodes) stampFrameCode(this.ctx, this.canvas.width, this.canvas.height, this.frameNo);
+    const i = this.frameNo % CAPTURE_RING;
+    this.captureFrames[i] = this.frameNo;
+    this.captureTimes[i] = ts;
     this.frameNo = (this.frameNo + 1) & FRAME_CODE_MAX;
     this.outputFrames++;
   }

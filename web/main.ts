@@ -13,10 +13,15 @@
  *   ?detectDelay=MS         sleep MS after each detection (tests; `?detector=slow` = 500)
  *   ?relay=local            metadata mode: feed our own FacesUp to the echo overlay
  *                           directly, as if the SFU had relayed them (testing/debugging)
+ *   ?loopback=direct        no SFU: the canvas goes to a second RTCPeerConnection in this
+ *                           page and back into #echo (the glass-to-glass baseline)
+ *   ?framecode=0            do not stamp the frame code in burned-in mode (no
+ *                           glass-to-glass figure then)
  */
 import type { OverlayMode } from './compositor.js';
 import { DEFAULT_DETECTOR, type Face } from './detect/detector.js';
 import { DETECTORS, isDetectorName } from './detect/registry.js';
+import { GlassMeter, type GlassStats } from './glass.js';
 import { EchoOverlay, FacesSender, parseFacesDown, toFacesUp, type EchoOverlayStats, type FacesUp } from './metadata.js';
 import { Pipeline, watchFrames } from './pipeline.js';
 import type { Publisher } from './publish.js';
@@ -38,6 +43,8 @@ export interface FacecastDebug {
   echoOverlay(): EchoOverlayStats;
   /** The last FacesUp messages sent on the data channel. */
   sentFaces(): FacesUp[];
+  /** Glass-to-glass meter on #echo (see glass.ts). */
+  glass(): GlassStats;
   /** Frame number the compositor will give the next frame. */
   frameNo(): number;
   /** Cumulative frame and detection counts (tests compute their own rates). */
@@ -80,6 +87,7 @@ const initialDetector = params.get('detector') || DEFAULT_DETECTOR;
 const overlayParam = params.get('overlay');
 let overlayMode: OverlayMode = overlayParam === 'metadata' ? 'metadata' : 'burned-in';
 const relayLocal = params.get('relay') === 'local';
+const directLoopback = params.get('loopback') === 'direct';
 
 const stats: FacecastStats = {
   cameraFps: 0,
@@ -103,6 +111,7 @@ const stats: FacecastStats = {
   boxAgeMs: null,
   boxAgeMaxMs: null,
   echoCodeFps: null,
+  glassMs: null,
 };
 const facecast: FacecastDebug = {
   stats,
@@ -116,6 +125,7 @@ const facecast: FacecastDebug = {
   echoOverlay: () => echoOverlay.stats,
   sentFaces: () => [...facesSender.recent],
   frameNo: () => compositor.frameNo,
+  glass: () => ({ ...glass.stats }),
   debugCounters: () => ({ cameraFrames: compositor.cameraFrames, outputFrames: compositor.outputFrames, detections: counters.detections }),
   pc: null,
   status: '',
@@ -163,6 +173,8 @@ const pipeline = new Pipeline({
   },
 });
 const compositor = pipeline.compositor;
+compositor.stampCodes = params.get('framecode') !== '0';
+const glass = new GlassMeter((frame) => compositor.captureTimeOf(frame));
 const echoOverlay = new EchoOverlay(echo, echoCanvas);
 echoOverlay.enabled = overlayMode === 'metadata';
 const facesSender = new FacesSender(() => publisher?.channel ?? null);
@@ -179,7 +191,8 @@ function showChoice(): void {
   const detectorName = pipeline.detectorName;
   const info = DETECTORS[detectorName];
   $('detector-label').textContent = `${detectorName === 'none' ? 'no detector' : (info?.label ?? detectorName)} · ${overlayMode}`;
-  $('echo-caption').textContent = overlayMode === 'metadata' ? 'echo (from SFU) + overlay from metadata' : 'echo (from SFU)';
+  const from = directLoopback ? 'direct loopback, no SFU' : 'from SFU';
+  $('echo-caption').textContent = overlayMode === 'metadata' ? `echo (${from}) + overlay from metadata` : `echo (${from})`;
 }
 
 function switchDetector(name: string): void {
@@ -235,7 +248,41 @@ function countEchoFrames(): void {
 
 let publisher: Publisher | null = null;
 
+/**
+ * `?loopback=direct`: the same canvas track through two RTCPeerConnections in
+ * this page (VP8, host candidates on 127.0.0.1) into #echo, no server involved:
+ * the baseline the SFU's glass-to-glass latency is compared with.
+ */
+async function startDirectLoopback(stream: MediaStream, track: MediaStreamTrack): Promise<void> {
+  const a = new RTCPeerConnection({ iceServers: [] });
+  const b = new RTCPeerConnection({ iceServers: [] });
+  a.onicecandidate = (e) => void b.addIceCandidate(e.candidate ?? undefined).catch(() => {});
+  b.onicecandidate = (e) => void a.addIceCandidate(e.candidate ?? undefined).catch(() => {});
+  b.ontrack = (e) => {
+    echo.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+    echo.play().catch(() => {});
+  };
+  const t = a.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+  const vp8 = RTCRtpSender.getCapabilities('video')?.codecs.filter((c) => c.mimeType.toLowerCase() === 'video/vp8');
+  if (vp8?.length) t.setCodecPreferences(vp8);
+  a.onconnectionstatechange = () => {
+    stats.connection = a.connectionState;
+    renderStats(stats);
+  };
+  facecast.pc = a;
+  await a.setLocalDescription();
+  await b.setRemoteDescription(a.localDescription!);
+  await b.setLocalDescription();
+  await a.setRemoteDescription(b.localDescription!);
+  loopbackPc = a;
+}
+let loopbackPc: RTCPeerConnection | null = null;
+
 function startSignaling(stream: MediaStream, track: MediaStreamTrack): void {
+  if (directLoopback) {
+    startDirectLoopback(stream, track).catch((err: unknown) => setStatus('connection', `direct loopback failed: ${String(err)}`, true));
+    return;
+  }
   new Session({
     status: setStatus,
     onWelcome(s) {
@@ -285,15 +332,17 @@ function main(): void {
   pipeline.start();
   countEchoFrames();
   echoOverlay.start();
+  glass.start(echo);
   startSignaling(stream, track);
 
   const sampler = new StatsSampler(stats);
   setInterval(() => {
     pipeline.syncCounters();
     counters.echoCodes = echoOverlay.stats.codes;
+    stats.glassMs = glass.stats.medianMs;
     sampler.sampleCounters(counters);
     sampler
-      .sampleRtc(publisher?.pc ?? null)
+      .sampleRtc(publisher?.pc ?? loopbackPc)
       .catch(() => {})
       .finally(() => renderStats(stats));
   }, 1000);

@@ -34,6 +34,8 @@ export interface FacecastStats {
   boxAgeMaxMs: number | null;
   /** Echo frames per second whose frame code read back (metadata mode). */
   echoCodeFps: number | null;
+  /** Glass-to-glass latency of the echo, median of the last ~2 s (ms; glass.ts). */
+  glassMs: number | null;
 }
 
 export interface Counters {
@@ -165,4 +167,5 @@ export function renderStats(s: FacecastStats): void {
   set('stat-overlay', s.overlay);
   set('stat-latency', fmt(s.detectLatencyMs));
   set('stat-faces', String(s.faces));
+  set('stat-glass', fmt(s.glassMs));
 }

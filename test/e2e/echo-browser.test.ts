@@ -91,6 +91,35 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
     assert.ok(result.elsewhere < result.onBox / 4, `few green pixels elsewhere: ${result.elsewhere} vs ${result.onBox}`);
   });
 
+  it('shows the echo\'s glass-to-glass latency, read back from the frame code', async () => {
+    type Glass = { medianMs: number | null; frames: number; unreadable: number };
+    const glass = () => page.evaluate(() => (window as unknown as { facecast: { glass(): Glass } }).facecast.glass());
+    await waitFor(async () => (await glass()).frames >= 30, 10_000, '30 echo frames with a readable frame code');
+    const g = await glass();
+    // The frame code survives VP8; latency is positive (capture before display) and plausible on loopback.
+    assert.ok(g.medianMs !== null && g.medianMs > 0 && g.medianMs < 1000, `glass-to-glass median ${g.medianMs} ms`);
+    assert.ok(g.frames > g.unreadable, `frames read ${g.frames}, unreadable ${g.unreadable}`);
+    await waitFor(async () => /^\d+(\.\d)?$/.test((await page.textContent('#stat-glass')) ?? ''), 3000, 'the figure on screen');
+  });
+
+  it('?loopback=direct sends the same canvas through two in-page peer connections (no SFU) and measures it too', async () => {
+    const direct = await browser.context.newPage();
+    try {
+      await direct.goto(server.url + '/?detector=none&loopback=direct');
+      await direct.waitForFunction(() => (window as unknown as { facecast?: { stats: { connection: string } } }).facecast?.stats.connection === 'connected', null, { timeout: 20_000 });
+      await waitFor(
+        () => direct.evaluate(() => (window as unknown as { facecast: { glass(): { frames: number } } }).facecast.glass().frames >= 30),
+        15_000,
+        'direct loopback frames with a readable code',
+      );
+      assert.match((await direct.textContent('#echo-caption')) ?? '', /direct loopback/);
+      // The SFU saw only the first page.
+      assert.equal(server.state().peers.length, 1);
+    } finally {
+      await direct.close();
+    }
+  });
+
   it('/api/state shows the browser peer forwarding packets', async () => {
     const res = await fetch(server.url + '/api/state');
     const state = (await res.json()) as ReturnType<FacecastServer['state']>;

@@ -78,6 +78,7 @@ const stats: FacecastStats = {
   boxAgeMs: null,
   boxAgeMaxMs: null,
   echoCodeFps: null,
+  glassMs: null,
 };
 const counters: Counters = {
   cameraFrames: 0,
