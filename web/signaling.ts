@@ -12,9 +12,10 @@ export interface SignalingHandlers {
   close?(code: number, reason: string): void;
 }
 
-/** `ws(s)://<host>/ws` for the current page. */
+/** `ws(s)://<host>/ws` for the current page (with the page's `?token=`, when auth is on). */
 export function signalingUrl(loc: Location = location): string {
-  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
+  const token = new URLSearchParams(loc.search).get('token');
+  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 }
 
 export class Signaling {

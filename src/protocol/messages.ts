@@ -71,6 +71,10 @@ export const ErrorCode = z.enum([
   'already-joined',
   'room-full',
   'server-full',
+  /** The room token does not allow this (auth is on: see `facecast token`). */
+  'forbidden',
+  /** The server is stopping (SIGTERM): the connection ends now; reconnect later. */
+  'shutting-down',
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { mintToken, RoomClaims } from './auth.js';
 import { ConfigError, parseServeArgs, SERVE_HELP } from './config.js';
 import { startServer, type ServerState } from './server.js';
 import { renderStateTable } from './state-table.js';
@@ -9,6 +10,7 @@ const HELP = `Usage: facecast <command> [options]
 Commands:
   serve     serve the app and the SFU (default)
   state     print the server's peers as a table (--url http://127.0.0.1:8080, --json)
+  token     mint a room token for a server run with --auth-secret (see "facecast token --help")
 
 Run "facecast serve --help" for the server's options.
 `;
@@ -77,6 +79,45 @@ async function state(argv: string[]): Promise<void> {
   process.stdout.write(values.json ? JSON.stringify(body, null, 2) + '\n' : renderStateTable(body) + '\n');
 }
 
+const TOKEN_HELP = `Usage: facecast token --room NAME|* --identity NAME [--ttl SECONDS] [--no-publish] [--no-subscribe]
+
+Prints an HS256 room token signed with FACECAST_AUTH_SECRET (or --secret). Pass it as
+?token=... on the page URL (the app hands it to /ws), or as "Authorization: Bearer ..." to WHIP/WHEP.
+`;
+
+async function token(argv: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        room: { type: 'string' },
+        identity: { type: 'string' },
+        ttl: { type: 'string', default: '3600' },
+        secret: { type: 'string' },
+        'no-publish': { type: 'boolean', default: false },
+        'no-subscribe': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    die((err as Error).message);
+  }
+  if (values.help) return void process.stdout.write(TOKEN_HELP);
+  const secret = values.secret ?? process.env.FACECAST_AUTH_SECRET;
+  if (!secret || Buffer.byteLength(secret) < 32) die('set FACECAST_AUTH_SECRET (or --secret) to the server\'s secret, at least 32 bytes');
+  const ttl = Number(values.ttl);
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 31_536_000) die('--ttl: whole seconds from 1 to 31536000');
+  const claims = RoomClaims.omit({ exp: true }).safeParse({
+    room: values.room,
+    identity: values.identity,
+    canPublish: !values['no-publish'],
+    canSubscribe: !values['no-subscribe'],
+  });
+  if (!claims.success) die('--room (a room name or *) and --identity (1-32 letters, digits, ".", "_" or "-") are required');
+  process.stdout.write((await mintToken(secret, claims.data, ttl)) + '\n');
+}
+
 async function main(): Promise<void> {
   const [first, ...rest] = process.argv.slice(2);
   if (first === '-h' || first === '--help' || first === 'help') {
@@ -84,6 +125,7 @@ async function main(): Promise<void> {
     return;
   }
   if (first === 'state') return state(rest);
+  if (first === 'token') return token(rest);
   if (first === 'serve') return serve(rest);
   if (first === undefined || first.startsWith('-')) return serve(process.argv.slice(2));
   die(`unknown command "${first}" (try --help)`);

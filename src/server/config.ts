@@ -16,6 +16,13 @@ export interface ServerConfig {
   /** Where the built browser app lives. */
   webRoot?: string;
   limits?: Partial<RoomLimits>;
+  /**
+   * Origins (scheme://host[:port]) whose pages may open the signaling WebSocket, besides
+   * the server's own. A request without an Origin header (not a browser) is allowed.
+   */
+  allowedOrigins?: string[];
+  /** HS256 secret for room tokens; when set, every WebSocket and WHIP/WHEP request needs a token. */
+  authSecret?: string;
   /** Forwarding path (`naive` only as a benchmark baseline). */
   forwarding?: ForwardingMode;
 }
@@ -43,6 +50,12 @@ ICE servers from FACECAST_ICE_SERVERS, comma-separated):
   --ice-timeout SECONDS   drop peers whose ICE is silent this long (default 30)
   --max-room-size N       most participants in one room (default 16)
   --max-participants N    most participants on the server (default 200)
+  --auth-secret SECRET    require room tokens (HS256 JWT signed with SECRET; mint them with
+                          \`facecast token\`) on /ws (?token=) and WHIP/WHEP (Authorization: Bearer);
+                          prefer FACECAST_AUTH_SECRET in the environment (flags show in ps)
+  --allow-origin ORIGIN   let pages from ORIGIN (e.g. https://app.example) open the signaling
+                          WebSocket; repeatable. Default: the server's own origin only
+                          (clients that send no Origin, i.e. not browsers, are always allowed)
   -h, --help              show this help
 `;
 
@@ -74,6 +87,29 @@ function parsePortRange(value: string): [number, number] {
   return [min, max];
 }
 
+/** An HS256 secret must be long enough to resist guessing (RFC 7518 §3.2: at least 256 bits). */
+function checkSecret(secret: string | undefined): string | undefined {
+  if (secret === undefined) return undefined;
+  if (Buffer.byteLength(secret) < 32) throw new ConfigError('--auth-secret: use at least 32 bytes (e.g. `openssl rand -hex 32`)');
+  return secret;
+}
+
+/** `--allow-origin` values, normalized to scheme://host[:port]. */
+function parseOrigins(values: string[]): string[] {
+  return values.map((value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new ConfigError(`--allow-origin: "${value}" is not an origin like https://app.example`);
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search || url.hash) {
+      throw new ConfigError(`--allow-origin: "${value}" is not an origin like https://app.example`);
+    }
+    return url.origin;
+  });
+}
+
 const isLoopback = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '::1';
 
 /** Parse `serve` flags (with FACECAST_* env fallbacks). Throws ConfigError. */
@@ -98,6 +134,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'web-root': { type: 'string' },
         'max-room-size': { type: 'string' },
         'max-participants': { type: 'string' },
+        'allow-origin': { type: 'string', multiple: true },
+        'auth-secret': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -152,5 +190,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     publicIp,
     iceTimeoutS,
     webRoot: pick('WEB_ROOT', v['web-root']),
+    authSecret: checkSecret(pick('AUTH_SECRET', v['auth-secret'])),
+    allowedOrigins: parseOrigins(v['allow-origin'] ?? (env.FACECAST_ALLOW_ORIGIN ? env.FACECAST_ALLOW_ORIGIN.split(',').filter(Boolean) : [])),
   };
 }

@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES, ROOM_NAME } from '../protocol/messages.js';
 import { installIceGuard } from '../sfu/ice-guard.js';
+import { AuthError, verifyToken, type RoomClaims } from './auth.js';
 import { installFastRtpParser } from '../sfu/rtp-parse.js';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
@@ -38,6 +39,23 @@ const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
+/**
+ * A browser's WebSocket carries the page's Origin: allowed when it is this server's own
+ * (same host, as the browser addressed it) or listed; a client without one (not a browser) is allowed.
+ */
+export function originAllowed(req: IncomingMessage, allowed: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (allowed.includes(url.origin)) return true;
+  return url.host === req.headers.host && (url.protocol === 'http:' || url.protocol === 'https:');
+}
+
 /** Start the HTTP server, the signaling WebSocket at /ws and the SFU. */
 export async function startServer(config: ServerConfig, logger?: Logger): Promise<FacecastServer> {
   const log = logger ?? pino({ level: config.logLevel });
@@ -54,7 +72,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     metrics.track(p);
     p.once('closed', () => participants.delete(p.id));
   };
-  const whip = new WhipEndpoints({ rooms, log, participantOptions, addParticipant, publicIp: config.publicIp });
+  const whip = new WhipEndpoints({ rooms, log, participantOptions, addParticipant, publicIp: config.publicIp, authSecret: config.authSecret });
 
   const state = (): ServerState => ({
     uptimeMs: Date.now() - startedAt,
@@ -110,13 +128,31 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const id = randomUUID().slice(0, 8);
-      const plog = log.child({ peer: id });
-      const participant = new Participant(id, participantOptions);
-      addParticipant(participant);
-      plog.info('peer connected');
-      new SignalingSession(ws, participant, rooms, plog, config.publicIp, config.ice.iceServers);
+    if (!originAllowed(req, config.allowedOrigins ?? [])) {
+      // A page on another site must not drive this server with its visitor's browser.
+      log.warn({ origin: req.headers.origin }, 'WebSocket from a foreign origin refused');
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\norigin not allowed (see --allow-origin)\n');
+      return;
+    }
+    const accept = (claims: RoomClaims | undefined) =>
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const id = randomUUID().slice(0, 8);
+        const plog = log.child({ peer: id });
+        const participant = new Participant(id, participantOptions);
+        if (claims) {
+          participant.canPublish = claims.canPublish;
+          participant.canSubscribe = claims.canSubscribe;
+        }
+        addParticipant(participant);
+        plog.info('peer connected');
+        new SignalingSession(ws, participant, rooms, plog, config.publicIp, config.ice.iceServers, claims);
+      });
+    if (!config.authSecret) return accept(undefined);
+    const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
+    verifyToken(token, config.authSecret).then(accept, (err: unknown) => {
+      const reason = err instanceof AuthError ? err.message : 'token check failed';
+      log.info({ reason }, 'WebSocket refused: room token');
+      socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${reason}\n`);
     });
   });
 
@@ -139,9 +175,17 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     log,
     state,
     async close() {
-      for (const ws of wss.clients) ws.terminate();
+      // Tell every signaling client first (1001: going away), then end the calls.
+      const notice = JSON.stringify({ type: 'error', code: 'shutting-down', message: 'the server is shutting down; reconnect later' });
+      for (const ws of wss.clients) {
+        if (ws.readyState !== ws.OPEN) continue;
+        ws.send(notice);
+        ws.close(1001, 'server shutting down');
+      }
       await whip.close();
       await Promise.all([...participants.values()].map((p) => p.close('server shutting down')));
+      // Sockets whose close handshake has not finished by now are cut.
+      for (const ws of wss.clients) ws.terminate();
       rooms.close();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       http.closeAllConnections();

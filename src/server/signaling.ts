@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { parseClientMessage, type ClientMessage, type ServerMessage } from '../protocol/messages.js';
+import { allowsRoom, type RoomClaims } from './auth.js';
 import { SfuError } from '../sfu/errors.js';
 import type { Participant } from '../sfu/participant.js';
 import type { Rooms } from '../sfu/room.js';
@@ -32,6 +33,8 @@ export class SignalingSession {
     private readonly log: Logger,
     private readonly publicIp?: string,
     iceServers: IceSettings['iceServers'] = [],
+    /** The room token's claims when auth is on. */
+    private readonly claims?: RoomClaims,
   ) {
     participant.on('notify', (message) => this.send(message));
     participant.on('offer', (sdp) => this.send({ type: 'offer', sdp: announceAddress(sdp, publicIp) }));
@@ -76,7 +79,13 @@ export class SignalingSession {
     const p = this.participant;
     if (p.isClosed) return;
     if (message.type === 'join') {
-      this.rooms.join(p, message.room, { name: message.name, echo: message.echo });
+      let name = message.name;
+      if (this.claims) {
+        if (!allowsRoom(this.claims, message.room)) throw new SfuError('forbidden', `your room token is for room "${this.claims.room}", not "${message.room}"`);
+        if (name !== undefined && name !== this.claims.identity) throw new SfuError('forbidden', `your room token names you "${this.claims.identity}", not "${name}"`);
+        name = this.claims.identity;
+      }
+      this.rooms.join(p, message.room, { name, echo: message.echo });
       this.log.info({ room: message.room, name: p.name }, 'joined');
       return;
     }
@@ -93,6 +102,9 @@ export class SignalingSession {
     }
     // Negotiating without a join: the echo page, a private room of one with echo on.
     if (p.room === null && (message.type === 'offer' || message.type === 'negotiate')) {
+      if (this.claims && !(this.claims.canPublish && this.claims.canSubscribe)) {
+        throw new SfuError('forbidden', 'the echo needs a room token that may publish and subscribe');
+      }
       this.rooms.join(p, `~echo-${p.id}`, { echo: true }); // "~" keeps it out of the names clients can join
     }
     if (message.type === 'offer' || message.type === 'negotiate') {

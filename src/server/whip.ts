@@ -12,6 +12,7 @@
  * (Participant.fixedMedia). Answers are not trickled: they are sent once ICE
  * gathering is complete, so they carry the server's candidates.
  */
+import { AuthError, allowsRoom, verifyToken, type RoomClaims } from './auth.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -31,6 +32,8 @@ export interface WhipContext {
   publicIp?: string;
   /** How long to wait for ICE gathering before answering anyway (ms). */
   gatherTimeoutMs?: number;
+  /** Room-token secret: when set, POST needs `Authorization: Bearer <token>` (auth.ts). */
+  authSecret?: string;
 }
 
 type Kind = 'whip' | 'whep';
@@ -255,6 +258,20 @@ export class WhipEndpoints {
     const name = url.searchParams.get('name') ?? undefined;
     if (name !== undefined && !PARTICIPANT_NAME.test(name)) throw new HttpError(400, 'names are 1-32 letters, digits, ".", "_" or "-"');
     if (publisher !== undefined && !PARTICIPANT_NAME.test(publisher)) throw new HttpError(400, 'publisher names are 1-32 letters, digits, ".", "_" or "-"');
+    let claims: RoomClaims | undefined;
+    if (this.ctx.authSecret) {
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      try {
+        claims = await verifyToken(bearer, this.ctx.authSecret);
+      } catch (err) {
+        const reason = err instanceof AuthError ? err.message : 'token check failed';
+        throw new HttpError(401, reason, { 'www-authenticate': 'Bearer realm="facecast"' });
+      }
+      if (!allowsRoom(claims, room)) throw new HttpError(403, `the token is for room "${claims.room}", not "${room}"`);
+      if (kind === 'whip' && !claims.canPublish) throw new HttpError(403, 'the token does not allow publishing');
+      if (kind === 'whep' && !claims.canSubscribe) throw new HttpError(403, 'the token does not allow subscribing');
+      if (name !== undefined && name !== claims.identity) throw new HttpError(403, `the token names you "${claims.identity}", not "${name}"`);
+    }
     const sdp = await readBody(req);
     checkOffer(sdp, kind);
 
@@ -278,7 +295,8 @@ export class WhipEndpoints {
 
     let answer: string;
     try {
-      this.ctx.rooms.join(participant, room, { name: name ?? `${kind}-${id}` });
+      if (claims) participant.canSubscribe = kind === 'whep';
+      this.ctx.rooms.join(participant, room, { name: claims?.identity ?? name ?? `${kind}-${id}` });
       await participant.handleOffer(sdp);
       if (kind === 'whep' && participant.subscriptionKeys.length === 0) {
         throw new HttpError(422, "no m-line of the offer can receive the room's tracks: offer recvonly video (VP8 or H264)");

@@ -103,6 +103,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   name: string;
   room: string | null = null;
   echo = false;
+  /** From the room token when auth is on: may this participant send media / receive others'? */
+  canPublish = true;
+  canSubscribe = true;
+  private toldForbidden = false;
   /** The latest detection result this participant published (metadata mode). */
   lastFaces: { count: number; detector: string; frame: number; at: number } | null = null;
   readonly dataStats = { messagesIn: 0, messagesDropped: 0, messagesOut: 0 };
@@ -341,6 +345,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    * undefined is returned; it starts right after that exchange.
    */
   subscribe(track: InboundTrack, streamId: string, key = track.id): Forwarder | undefined {
+    if (!this.canSubscribe) return undefined;
     if (!this.exchangeStarted) {
       const waiting = this.waitingSubscriptions.get(key);
       if (waiting) waiting.tracks.push(track);
@@ -549,6 +554,17 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (transceiver.offerDirection === 'sendonly') return;
     // With simulcast the layers are the rid tracks; an SSRC-signalled track beside them is not media.
     if (!track.rid && Object.keys(transceiver.receiver.trackByRID).length > 0) return;
+    if (!this.canPublish) {
+      // The token does not allow publishing: media on this m-line goes nowhere; the client
+      // hears so once, when media first arrives (an m-line alone is not an attempt).
+      const { unSubscribe } = track.onReceiveRtp.subscribe(() => {
+        unSubscribe();
+        if (this.toldForbidden || this.closed) return;
+        this.toldForbidden = true;
+        this.notify({ type: 'error', code: 'forbidden', message: 'your room token does not allow publishing: your media is not forwarded' });
+      });
+      return;
+    }
     const inbound = new InboundTrack(track, transceiver.receiver, this.id, transceiver.id);
     this.published.set(inbound.id, inbound);
     this.emit('track', inbound);

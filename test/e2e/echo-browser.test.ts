@@ -4,6 +4,7 @@ import type { Page } from 'playwright-core';
 import type { FacecastServer } from '../../src/server/server.js';
 import { launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
 import { ensureFaceY4m } from '../helpers/face-fixture.js';
+import { mintToken } from '../../src/server/auth.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 
 /** Frames decoded by the page's echo receiver (inbound-rtp video). */
@@ -117,6 +118,23 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
       assert.equal(server.state().peers.length, 1);
     } finally {
       await direct.close();
+    }
+  });
+
+  it('with --auth-secret, the page connects with ?token= and says why without one', async () => {
+    const secret = 'e2e-secret-0123456789abcdef0123456789';
+    const guarded = await startTestServer({ authSecret: secret });
+    const pages = [await browser.context.newPage(), await browser.context.newPage()];
+    try {
+      const token = await mintToken(secret, { room: '*', identity: 'viewer' }, 600);
+      await pages[0]!.goto(`${guarded.url}/?detector=none&token=${token}`);
+      await pages[0]!.waitForFunction(() => (window as unknown as { facecast?: { stats: { connection: string } } }).facecast?.stats.connection === 'connected', null, { timeout: 20_000 });
+      await pages[1]!.goto(`${guarded.url}/?detector=none`);
+      await waitFor(async () => /signaling|server|connect/i.test((await pages[1]!.textContent('#status')) ?? ''), 10_000, 'a status line about the refused connection');
+      assert.equal(guarded.state().peers.length, 1, 'only the page with a token has a peer');
+    } finally {
+      for (const p of pages) await p.close();
+      await guarded.close();
     }
   });
 

@@ -34,7 +34,7 @@ export class TestClient {
   readonly opened: Promise<void>;
 
   /** `keep: false`: do not store received packets (load generators count them elsewhere). */
-  constructor(url: string, opts: { keep?: boolean } = {}) {
+  constructor(url: string, opts: { keep?: boolean; token?: string } = {}) {
     this.pc = new RTCPeerConnection({
       codecs: {
         video: [
@@ -51,7 +51,7 @@ export class TestClient {
     });
     // The ids Chromium uses, as the server does: one id per URI across the bundle.
     pinHeaderExtensionIds(this.pc);
-    this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws');
+    this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws' + (opts.token ? `?token=${encodeURIComponent(opts.token)}` : ''));
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
+import { TestClient } from '../helpers/werift-client.js';
 
 const cli = ['--import', 'tsx', 'src/server/cli.ts'];
 
@@ -54,6 +55,40 @@ describe('facecast CLI', () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
+    }
+  });
+
+  it('SIGTERM during a call: the client is told (shutting-down, close 1001), exit 0 within 5 s', async () => {
+    const child = spawn(process.execPath, [...cli, 'serve', '--port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let client: TestClient | undefined;
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += String(d);
+          const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.once('exit', () => reject(new Error(`server exited: ${out}`)));
+      });
+      client = new TestClient(url);
+      await client.connect();
+      const wsClosed = new Promise<number>((resolve) => client!.ws.once('close', (code) => resolve(code)));
+      const t0 = performance.now();
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      const seconds = (performance.now() - t0) / 1000;
+      assert.ok(seconds < 5, `exited after ${seconds.toFixed(1)} s`);
+      assert.equal(await wsClosed, 1001);
+      assert.ok(
+        client.messages.some((m) => m.type === 'error' && m.code === 'shutting-down'),
+        `messages: ${JSON.stringify(client.messages.map((m) => m.type))}`,
+      );
+      console.log(`# graceful shutdown during a call: client told (shutting-down, 1001), exit 0 after ${seconds.toFixed(2)} s`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await client?.close();
     }
   });
 
