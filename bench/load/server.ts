@@ -22,4 +22,6 @@ const server = await startServer(
 process.stdout.write(JSON.stringify({ url: server.url, forwarding }) + '\n');
 const stop = () => void server.close().finally(() => process.exit(0));
 process.on('SIGTERM', stop);
+// SIGUSR2: a full garbage collection (when started with --expose-gc), so RSS readings compare like with like.
+process.on('SIGUSR2', () => (globalThis as { gc?: () => void }).gc?.());
 process.on('SIGINT', stop);

@@ -252,7 +252,17 @@ describe('metadata overlay mode', () => {
 
     // The echo overlay reads the codes back from the SFU's echo and draws the face
     // with the detections the SFU relayed.
-    await page.waitForFunction(() => (window as unknown as { facecast: { echoOverlay(): { codes: number } } }).facecast.echoOverlay().codes >= 45, null, { timeout: 15_000 });
+    // (Frames shown before the first detection arrives count as `none`: wait for 30 drawn with one.)
+    await page
+      .waitForFunction(
+        () => {
+          const o = (window as unknown as { facecast: { echoOverlay(): { codes: number; exact: number; interpolated: number; held: number } } }).facecast.echoOverlay();
+          return o.codes >= 45 && o.exact + o.interpolated + o.held >= 30;
+        },
+        null,
+        { timeout: 15_000 },
+      )
+      .catch(() => undefined); // the assertions below say what was missing
     const eo = await page.evaluate(() => (window as unknown as { facecast: { echoOverlay(): Record<string, any> } }).facecast.echoOverlay());
     assert.ok(eo.codeErrors <= eo.frames * 0.1, `echo frames without a readable code: ${eo.codeErrors} of ${eo.frames}`);
     assert.ok(eo.exact + eo.interpolated + eo.held >= 30, `echo frames drawn with a detection: ${JSON.stringify(eo)}`);
