@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { RoomLimits } from '../sfu/room.js';
@@ -21,6 +22,8 @@ export interface ServerConfig {
    * the server's own. A request without an Origin header (not a browser) is allowed.
    */
   allowedOrigins?: string[];
+  /** HTTPS: a PEM certificate and key, or a self-signed one made at start (LAN testing). */
+  tls?: { cert: string; key: string } | { selfSigned: true };
   /** HS256 secret for room tokens; when set, every WebSocket and WHIP/WHEP request needs a token. */
   authSecret?: string;
   /** Forwarding path (`naive` only as a benchmark baseline). */
@@ -53,6 +56,13 @@ ICE servers from FACECAST_ICE_SERVERS, comma-separated):
   --auth-secret SECRET    require room tokens (HS256 JWT signed with SECRET; mint them with
                           \`facecast token\`) on /ws (?token=) and WHIP/WHEP (Authorization: Bearer);
                           prefer FACECAST_AUTH_SECRET in the environment (flags show in ps)
+  --tls-cert FILE         serve https/wss with this PEM certificate (and --tls-key FILE)
+  --tls-key FILE          its PEM private key
+  --tls-self-signed       serve https/wss with a certificate made at start (LAN testing: browsers
+                          allow the camera only on https or localhost; they will warn once)
+  --config FILE           read settings from a JSON file (keys: the flags in camelCase, e.g.
+                          {"port": 9000, "iceServers": ["stun:stun.example:3478"]});
+                          flags and FACECAST_* env override it
   --allow-origin ORIGIN   let pages from ORIGIN (e.g. https://app.example) open the signaling
                           WebSocket; repeatable. Default: the server's own origin only
                           (clients that send no Origin, i.e. not browsers, are always allowed)
@@ -85,6 +95,99 @@ function parsePortRange(value: string): [number, number] {
     throw new ConfigError(`--rtc-ports: "${value}" must be MIN-MAX with 1024 <= MIN < MAX <= 65535`);
   }
   return [min, max];
+}
+
+/**
+ * The JSON config file (`--config FILE`): the flags' names in camelCase, checked
+ * strictly (an unknown key or a wrong type is one clear line naming the key).
+ */
+export const ConfigFile = z
+  .object({
+    host: z.string(),
+    port: z.number().int(),
+    logLevel: z.string(),
+    iceServers: z.array(z.string()),
+    iceUsername: z.string(),
+    iceCredential: z.string(),
+    iceInterface: z.string(),
+    publicIp: z.string(),
+    rtcPorts: z.string(),
+    iceTimeout: z.number(),
+    webRoot: z.string(),
+    maxRoomSize: z.number().int(),
+    maxParticipants: z.number().int(),
+    allowOrigins: z.array(z.string()),
+    authSecret: z.string(),
+    tlsCert: z.string(),
+    tlsKey: z.string(),
+    tlsSelfSigned: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+/** The file's values as the env layer would give them (strings), plus its lists. */
+interface FileLayer {
+  values: Record<string, string | undefined>;
+  lists: Record<string, string[]>;
+}
+
+function loadConfigFile(file: string | undefined): FileLayer {
+  if (file === undefined) return { values: {}, lists: {} };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`--config ${file}: ${e.code === 'ENOENT' ? 'no such file' : e instanceof SyntaxError ? `not JSON (${e.message})` : e.message}`);
+  }
+  const parsed = ConfigFile.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') throw new ConfigError(`--config ${file}: unknown key "${issue.keys[0]}"`);
+    throw new ConfigError(`--config ${file}: key "${issue.path.join('.') || '(top level)'}": ${issue.message}`);
+  }
+  const c = parsed.data;
+  const str = (x: string | number | boolean | undefined) => (x === undefined ? undefined : String(x));
+  const values: Record<string, string | undefined> = {
+    HOST: c.host,
+    PORT: str(c.port),
+    LOG_LEVEL: c.logLevel,
+    ICE_USERNAME: c.iceUsername,
+    ICE_CREDENTIAL: c.iceCredential,
+    ICE_INTERFACE: c.iceInterface,
+    PUBLIC_IP: c.publicIp,
+    RTC_PORTS: c.rtcPorts,
+    ICE_TIMEOUT: str(c.iceTimeout),
+    WEB_ROOT: c.webRoot,
+    MAX_ROOM_SIZE: str(c.maxRoomSize),
+    MAX_PARTICIPANTS: str(c.maxParticipants),
+    AUTH_SECRET: c.authSecret,
+    TLS_CERT: c.tlsCert,
+    TLS_KEY: c.tlsKey,
+    TLS_SELF_SIGNED: str(c.tlsSelfSigned),
+  };
+  return { values, lists: { ICE_SERVERS: c.iceServers ?? [], ALLOW_ORIGIN: c.allowOrigins ?? [] } };
+}
+
+function tlsOptions(cert: string | undefined, key: string | undefined, selfSigned: boolean): ServerConfig['tls'] {
+  if (selfSigned) {
+    if (cert || key) throw new ConfigError('--tls-self-signed: not together with --tls-cert/--tls-key');
+    return { selfSigned: true };
+  }
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new ConfigError('--tls-cert and --tls-key go together');
+  const read = (flag: string, p: string) => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`--${flag} ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+  };
+  const certPem = read('tls-cert', cert);
+  const keyPem = read('tls-key', key);
+  if (!/-----BEGIN CERTIFICATE-----/.test(certPem)) throw new ConfigError(`--tls-cert ${cert}: not a PEM certificate`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(keyPem)) throw new ConfigError(`--tls-key ${key}: not a PEM private key`);
+  return { cert: certPem, key: keyPem };
 }
 
 /** An HS256 secret must be long enough to resist guessing (RFC 7518 §3.2: at least 256 bits). */
@@ -136,6 +239,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'max-participants': { type: 'string' },
         'allow-origin': { type: 'string', multiple: true },
         'auth-secret': { type: 'string' },
+        config: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-self-signed': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -144,7 +251,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const v = parsed.values;
   if (v.help) return 'help';
-  const pick = (name: string, flag: string | undefined) => flag ?? env[`FACECAST_${name}`];
+  // Flags win over FACECAST_* env, which wins over the --config file, which wins over defaults.
+  const file = loadConfigFile(v.config ?? env.FACECAST_CONFIG);
+  const pick = (name: string, flag: string | undefined) => flag ?? env[`FACECAST_${name}`] ?? file.values[name];
+  const list = (name: string, flag: string[] | undefined) =>
+    flag ?? (env[`FACECAST_${name}`] !== undefined ? env[`FACECAST_${name}`]!.split(',').filter(Boolean) : (fileLists[name] ?? []));
+  const fileLists = file.lists;
 
   const host = pick('HOST', v.host) ?? '127.0.0.1';
   const portText = pick('PORT', v.port) ?? '8080';
@@ -156,7 +268,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
   const username = pick('ICE_USERNAME', v['ice-username']);
   const credential = pick('ICE_CREDENTIAL', v['ice-credential']);
-  const serverUrls = v['ice-server'] ?? (env.FACECAST_ICE_SERVERS ? env.FACECAST_ICE_SERVERS.split(',').filter(Boolean) : []);
+  const serverUrls = list('ICE_SERVERS', v['ice-server']);
   const iceServers = serverUrls.map((url) => parseIceServer(url, username, credential));
 
   const iface = pick('ICE_INTERFACE', v['ice-interface']) ?? (isLoopback(host) ? '127.0.0.1' : undefined);
@@ -191,6 +303,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     iceTimeoutS,
     webRoot: pick('WEB_ROOT', v['web-root']),
     authSecret: checkSecret(pick('AUTH_SECRET', v['auth-secret'])),
-    allowedOrigins: parseOrigins(v['allow-origin'] ?? (env.FACECAST_ALLOW_ORIGIN ? env.FACECAST_ALLOW_ORIGIN.split(',').filter(Boolean) : [])),
+    allowedOrigins: parseOrigins(list('ALLOW_ORIGIN', v['allow-origin'])),
+    tls: tlsOptions(pick('TLS_CERT', v['tls-cert']), pick('TLS_KEY', v['tls-key']), v['tls-self-signed'] ?? (pick('TLS_SELF_SIGNED', undefined) === 'true' || pick('TLS_SELF_SIGNED', undefined) === '1')),
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -14,6 +15,7 @@ import { createMetrics } from './metrics.js';
 import { SignalingSession } from './signaling.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
 import { WhipEndpoints } from './whip.js';
+import { tlsCredentials } from './tls.js';
 
 export interface FacecastServer {
   readonly url: string;
@@ -112,13 +114,16 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   };
 
-  const http: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     onRequest(req, res).catch((err: unknown) => {
       log.error({ err }, 'request failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('internal error\n');
     });
-  });
+  };
+  const tls = config.tls ? await tlsCredentials(config.tls, config.host) : undefined;
+  if (tls?.fingerprint) log.info({ sha256: tls.fingerprint }, 'self-signed TLS certificate made for this run');
+  const http: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
 
   // Accept frames a bit over the protocol limit so oversize messages get a clear `error`
   // rather than a bare close; anything beyond this closes the socket (1009).
@@ -164,7 +169,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     });
   });
   const port = (http.address() as AddressInfo).port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log.info({ url }, 'facecast listening');
 
   return {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { ConfigError, parseServeArgs } from '../../src/server/config.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConfigError, parseServeArgs, type ServerConfig } from '../../src/server/config.js';
 import { announceAddress } from '../../src/server/signaling.js';
 import { resolveUnder } from '../../src/server/static.js';
 
@@ -69,5 +72,52 @@ describe('static file paths', () => {
     assert.equal(resolveUnder('/srv/web', '%2e%2e/%2e%2e/etc/passwd'), '/srv/web/etc/passwd');
     assert.equal(resolveUnder('/srv/web', 'a%00b'), undefined);
     assert.equal(resolveUnder('/srv/web', '%E0%A4%A'), undefined);
+  });
+});
+
+describe('--config FILE (JSON)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'facecast-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, body: string) => {
+    const p = path.join(dir, name);
+    writeFileSync(p, body);
+    return p;
+  };
+  const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseServeArgs(argv, env) as ServerConfig;
+
+  it('reads every setting, and flags and env override it', () => {
+    const f = file(
+      'ok.json',
+      JSON.stringify({ port: 9000, host: '127.0.0.2', iceServers: ['stun:stun.example:3478'], maxRoomSize: 4, allowOrigins: ['https://app.example'], iceTimeout: 12, logLevel: 'warn' }),
+    );
+    const c = parse(['--config', f]);
+    assert.equal(c.port, 9000);
+    assert.equal(c.host, '127.0.0.2');
+    assert.deepEqual(c.ice.iceServers, [{ urls: 'stun:stun.example:3478' }]);
+    assert.equal(c.limits?.maxRoomSize, 4);
+    assert.deepEqual(c.allowedOrigins, ['https://app.example']);
+    assert.equal(c.iceTimeoutS, 12);
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(parse(['--config', f, '--port', '9100']).port, 9100, 'a flag wins');
+    assert.equal(parse(['--config', f], { FACECAST_PORT: '9200' }).port, 9200, 'env wins over the file');
+    assert.equal(parse([], { FACECAST_CONFIG: f }).port, 9000, 'FACECAST_CONFIG names the file');
+  });
+
+  it('an unknown key, a wrong type, bad JSON or a missing file: one line naming it', () => {
+    assert.throws(() => parse(['--config', file('unknown.json', '{"port": 1, "prot": 2}')]), /--config .*unknown\.json: unknown key "prot"/);
+    assert.throws(() => parse(['--config', file('type.json', '{"port": "80"}')]), /key "port": expected number/i);
+    assert.throws(() => parse(['--config', file('bad.json', '{port: 1}')]), /not JSON/);
+    assert.throws(() => parse(['--config', path.join(dir, 'nope.json')]), /no such file/);
+    // values still go through the same checks as flags
+    assert.throws(() => parse(['--config', file('range.json', '{"port": 70000}')]), /--port: "70000"/);
+  });
+});
+
+describe('TLS flags', () => {
+  it('--tls-cert and --tls-key go together and must be PEM; --tls-self-signed alone', () => {
+    assert.throws(() => parseServeArgs(['--tls-cert', '/etc/hostname']), /go together/);
+    assert.throws(() => parseServeArgs(['--tls-cert', '/etc/hostname', '--tls-key', '/etc/hostname']), /not a PEM certificate/);
+    assert.throws(() => parseServeArgs(['--tls-self-signed', '--tls-cert', 'a', '--tls-key', 'b']), /not together/);
+    assert.deepEqual((parseServeArgs(['--tls-self-signed']) as ServerConfig).tls, { selfSigned: true });
   });
 });
