@@ -154,6 +154,12 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
     contentType: registry.contentType,
     track(p) {
       participants.add(p);
+      // Fold a departed participant's final counts in at once and drop every reference to
+      // it (not only at the next scrape: without scrapes the sets would keep every peer ever).
+      p.once('closed', () => {
+        participants.delete(p);
+        update();
+      });
     },
     async render() {
       update();

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { describe, it } from 'node:test';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
@@ -83,6 +85,42 @@ describe('room churn', () => {
       console.log(`churn: 200 cycles in ${(took / 1000).toFixed(1)} s; resources before ${JSON.stringify(baseline)} after ${JSON.stringify(settled)}`);
       assert.ok((settled.UDPWRAP ?? 0) <= (baseline.UDPWRAP ?? 0), `UDP sockets: ${JSON.stringify(settled)}`);
       assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(settled)}`);
+    } finally {
+      await resident.close();
+      await server.close();
+    }
+  });
+});
+
+describe('departed participants are garbage', () => {
+  it('after 40 join/leave cycles at most the last couple of participants are still reachable (WeakRef + full GC)', async () => {
+    v8.setFlagsFromString('--expose_gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const server = await startTestServer({ limits: { reconnectGraceMs: 200 } });
+    const resident = new TestClient(server.url, { keep: false });
+    const refs: WeakRef<object>[] = [];
+    try {
+      await resident.join('gc', 'resident');
+      await resident.connect();
+      const source = new Vp8Source();
+      for (let i = 0; i < 40; i++) {
+        const c = new TestClient(server.url, { keep: false });
+        await c.join('gc', `visitor-${i % 5}`);
+        await c.connect();
+        for (const p of server.participants.values()) if (p.name === `visitor-${i % 5}`) refs.push(new WeakRef(p));
+        for (const p of source.nextFrame()) c.sendRtp(p);
+        if (i % 3 === 0) c.ws.terminate();
+        await c.close();
+      }
+      await waitFor(() => server.state().peers.length === 1, 10_000, 'only the resident left');
+      await new Promise((r) => setTimeout(r, 1500)); // the departure grace, then the last close
+      for (let i = 0; i < 4; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const alive = refs.filter((r) => r.deref() !== undefined).length;
+      console.log(`# ${refs.length} departed participants, ${alive} still reachable after GC`);
+      assert.ok(alive <= 3, `${alive} of ${refs.length} departed participants are still reachable`);
     } finally {
       await resident.close();
       await server.close();
