@@ -26,7 +26,7 @@ import { EchoOverlay, FacesSender, parseFacesDown, toFacesUp, type EchoOverlaySt
 import { Pipeline, watchFrames } from './pipeline.js';
 import type { Publisher } from './publish.js';
 import { Session } from './session.js';
-import { StatsSampler, renderStats, type Counters, type FacecastStats } from './stats.js';
+import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from './stats.js';
 import { StatusLine } from './status.js';
 
 export interface FacecastDebug {
@@ -89,30 +89,7 @@ let overlayMode: OverlayMode = overlayParam === 'metadata' ? 'metadata' : 'burne
 const relayLocal = params.get('relay') === 'local';
 const directLoopback = params.get('loopback') === 'direct';
 
-const stats: FacecastStats = {
-  cameraFps: 0,
-  outputFps: 0,
-  detectFps: 0,
-  detectMs: null,
-  echoFps: 0,
-  bitrateKbps: 0,
-  rttMs: null,
-  connection: 'not started',
-  detector: initialDetector,
-  overlay: overlayMode,
-  backend: '',
-  sentFps: null,
-  sentSize: null,
-  qualityLimitation: null,
-  availableKbps: null,
-  echoDecodedFps: null,
-  faces: 0,
-  detectLatencyMs: null,
-  boxAgeMs: null,
-  boxAgeMaxMs: null,
-  echoCodeFps: null,
-  glassMs: null,
-};
+const stats: FacecastStats = initialStats(initialDetector, overlayMode);
 const facecast: FacecastDebug = {
   stats,
   get faces(): Face[] {

@@ -59,6 +59,34 @@ interface RtpSample {
   framesDecoded: number | null;
 }
 
+/** Stats before anything was measured. */
+export function initialStats(detector: string, overlay: string): FacecastStats {
+  return {
+    cameraFps: 0,
+    outputFps: 0,
+    detectFps: 0,
+    detectMs: null,
+    echoFps: 0,
+    bitrateKbps: 0,
+    rttMs: null,
+    connection: 'not started',
+    detector,
+    overlay,
+    backend: '',
+    sentFps: null,
+    sentSize: null,
+    qualityLimitation: null,
+    availableKbps: null,
+    echoDecodedFps: null,
+    faces: 0,
+    detectLatencyMs: null,
+    boxAgeMs: null,
+    boxAgeMaxMs: null,
+    echoCodeFps: null,
+    glassMs: null,
+  };
+}
+
 export class StatsSampler {
   private last: Counters | null = null;
   private lastAt = 0;

@@ -271,10 +271,11 @@ export class Forwarder implements PacketSink {
     const codec = sender.codec;
     if (!transport || !codec) return;
     const src = packet.header;
+    const sentMs = performance.timeOrigin + performance.now();
     if (!retransmission) {
       // Keep werift's sender-report state current so its RTCP loop sends correct SRs
       // (a retransmission carries an old timestamp: it must not move the NTP/RTP pair).
-      if (this.writer) this.writer.lastSentMs = performance.timeOrigin + performance.now();
+      if (this.writer) this.writer.lastSentMs = sentMs;
       internals.rtpTimestamp = timestamp;
       internals.packetCount = (internals.packetCount + 1) >>> 0;
       internals.octetCount += packet.payload.length;
@@ -285,7 +286,7 @@ export class Forwarder implements PacketSink {
     if (!internals.rtcpRunning) void internals.runRtcp();
     // The fast path (rtp-writer.ts); werift's path for what it cannot do (padding, TURN, ...).
     if (this.writer && !(src.padding && src.paddingSize > 0)) {
-      const sent = this.writer.write({ ssrc: sender.ssrc, payloadType: codec.payloadType, seq, timestamp, marker: src.marker }, body);
+      const sent = this.writer.write({ ssrc: sender.ssrc, payloadType: codec.payloadType, seq, timestamp, marker: src.marker }, body, sentMs);
       if (sent >= 0) return;
     }
     const header = new RtpHeader({

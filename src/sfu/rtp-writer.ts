@@ -146,14 +146,13 @@ export class RtpWriter {
    * Encrypt and send. Returns the bytes sent, or -1 when this writer cannot
    * (the caller falls back to werift's path), 0 when the transport is not up.
    */
-  write(f: RtpFields, payload: Buffer): number {
+  write(f: RtpFields, payload: Buffer, sentMs: number = nowMs()): number {
     const dtls = this.sender.dtlsTransport as unknown as DtlsInternals | undefined;
     if (!dtls || dtls.state !== 'connected') return 0;
     const connection = dtls.iceTransport.connection;
     const pair = connection.nominated;
     const socket = pair?.protocol.transport.socket;
     if (!pair || !socket || typeof socket.send !== 'function') return -1;
-    const sentMs = nowMs();
     const header = this.header(f, sentMs, false);
     if (!header) return -1;
     if (!connection.canSendApplicationData() || pair.protocol.transport.closed) return 0;

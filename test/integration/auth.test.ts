@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { mintToken, verifyToken } from '../../src/server/auth.js';
 import { parseServeArgs } from '../../src/server/config.js';
 import type { FacecastServer } from '../../src/server/server.js';
+import { fakeVideoOffer } from '../helpers/sdp.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { TestClient } from '../helpers/werift-client.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
@@ -33,23 +34,6 @@ function open(url: string, token?: string): Promise<{ status: number; body: stri
   });
 }
 
-const fakeOffer = (direction: string) =>
-  [
-    'v=0',
-    'o=- 1 1 IN IP4 127.0.0.1',
-    's=-',
-    't=0 0',
-    'a=fingerprint:sha-256 ' + Array.from({ length: 32 }, () => 'AB').join(':'),
-    'a=ice-ufrag:abcd',
-    'a=ice-pwd:abcdefghijklmnopqrstuvwx',
-    'a=setup:actpass',
-    'm=video 9 UDP/TLS/RTP/SAVPF 96',
-    'c=IN IP4 0.0.0.0',
-    'a=mid:0',
-    `a=${direction}`,
-    'a=rtpmap:96 VP8/90000',
-    '',
-  ].join('\r\n');
 
 describe('room tokens (auth on)', () => {
   let server: FacecastServer;
@@ -130,11 +114,11 @@ describe('room tokens (auth on)', () => {
   });
 
   it('WHIP/WHEP need a bearer token: 401 with WWW-Authenticate, 403 for the wrong room or right', async () => {
-    const post = async (path: string, direction: string, bearer?: string) =>
+    const post = async (path: string, direction: 'sendonly' | 'recvonly', bearer?: string) =>
       fetch(server.url + path, {
         method: 'POST',
         headers: { 'content-type': 'application/sdp', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
-        body: fakeOffer(direction),
+        body: fakeVideoOffer(direction),
       });
     const none = await post('/whip/studio', 'sendonly');
     assert.equal(none.status, 401);

@@ -10,6 +10,21 @@ function runCli(args: string[]) {
   return spawnSync(process.execPath, [...cli, ...args], { encoding: 'utf8', timeout: 20_000 });
 }
 
+/** `facecast serve --port 0` in a child process; `url` once it logs that it listens. */
+function serveCli() {
+  const child = spawn(process.execPath, [...cli, 'serve', '--port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += String(d);
+      const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', () => reject(new Error(`server exited: ${out}`)));
+  });
+  return { child, url };
+}
+
 describe('facecast CLI', () => {
   it('a bad flag: one line on stderr, exit 1, no stack trace', () => {
     const r = runCli(['serve', '--bogus']);
@@ -32,17 +47,9 @@ describe('facecast CLI', () => {
   });
 
   it('serves, answers `facecast state`, and exits 0 on SIGTERM', async () => {
-    const child = spawn(process.execPath, [...cli, 'serve', '--port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child, url: listening } = serveCli();
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d) => {
-          out += String(d);
-          const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
-          if (m) resolve(m[1]!);
-        });
-        child.once('exit', () => reject(new Error(`server exited: ${out}`)));
-      });
+      const url = await listening;
       const health = await fetch(url + '/healthz');
       assert.equal(health.status, 200);
       const table = runCli(['state', '--url', url]);
@@ -59,19 +66,11 @@ describe('facecast CLI', () => {
   });
 
   it('SIGTERM during a call: the client is told (shutting-down, close 1001), exit 0 within 5 s', async () => {
-    const child = spawn(process.execPath, [...cli, 'serve', '--port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child, url: listening } = serveCli();
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     let client: TestClient | undefined;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d) => {
-          out += String(d);
-          const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
-          if (m) resolve(m[1]!);
-        });
-        child.once('exit', () => reject(new Error(`server exited: ${out}`)));
-      });
+      const url = await listening;
       client = new TestClient(url);
       await client.connect();
       const wsClosed = new Promise<number>((resolve) => client!.ws.once('close', (code) => resolve(code)));

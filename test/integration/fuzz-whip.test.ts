@@ -14,31 +14,14 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { mintToken } from '../../src/server/auth.js';
 import type { FacecastServer } from '../../src/server/server.js';
+import { fakeVideoOffer } from '../helpers/sdp.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 
 const SECRET = 'fuzz-secret-0123456789abcdef0123456789';
 const REQUESTS = 1500;
 const KNOWN = new Set([200, 201, 204, 400, 401, 403, 404, 405, 412, 413, 415, 422, 503]);
 
-const OFFER = [
-  'v=0',
-  'o=- 1 1 IN IP4 127.0.0.1',
-  's=-',
-  't=0 0',
-  'a=fingerprint:sha-256 ' + Array.from({ length: 32 }, () => 'AB').join(':'),
-  'a=ice-ufrag:abcd',
-  'a=ice-pwd:abcdefghijklmnopqrstuvwx',
-  'a=setup:actpass',
-  'a=group:BUNDLE 0',
-  'm=video 9 UDP/TLS/RTP/SAVPF 96',
-  'c=IN IP4 0.0.0.0',
-  'a=mid:0',
-  'a=sendonly',
-  'a=rtcp-mux',
-  'a=rtpmap:96 VP8/90000',
-  'a=ssrc:1 cname:x',
-  '',
-].join('\r\n');
+const OFFER = fakeVideoOffer('sendonly');
 
 describe('WHIP/WHEP fuzz (auth on, 127.0.0.1)', () => {
   let server: FacecastServer;

@@ -16,6 +16,7 @@ import {
   type RtpPacket,
 } from 'werift';
 import type { FacecastServer } from '../../src/server/server.js';
+import { fakeOffer } from '../helpers/sdp.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
 
@@ -129,21 +130,6 @@ class WhepViewer {
   }
 }
 
-/** A syntactically complete offer, for error cases (never connected). */
-function fakeOffer(media: string): string {
-  return [
-    'v=0',
-    'o=- 1 1 IN IP4 127.0.0.1',
-    's=-',
-    't=0 0',
-    'a=fingerprint:sha-256 ' + Array.from({ length: 32 }, () => 'AB').join(':'),
-    'a=ice-ufrag:abcd',
-    'a=ice-pwd:abcdefghijklmnopqrstuvwx',
-    'a=setup:actpass',
-    media,
-    '',
-  ].join('\r\n');
-}
 
 describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
   let server: FacecastServer;

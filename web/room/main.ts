@@ -14,7 +14,7 @@ import { PARTICIPANT_NAME, ROOM_NAME, type ServerMessage } from '../../src/proto
 import { describeMediaError, Pipeline } from '../pipeline.js';
 import type { Publisher } from '../publish.js';
 import { Session } from '../session.js';
-import { StatsSampler, renderStats, type Counters, type FacecastStats } from '../stats.js';
+import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../stats.js';
 import { StatusLine } from '../status.js';
 import { RoomGrid, type TileInfo } from './grid.js';
 
@@ -56,30 +56,7 @@ const room = decodeURIComponent(/^\/room\/([^/]+)/.exec(location.pathname)?.[1] 
 const requestedName = params.get('name') ?? '';
 const name = PARTICIPANT_NAME.test(requestedName) ? requestedName : `guest-${Math.random().toString(36).slice(2, 6)}`;
 
-const stats: FacecastStats = {
-  cameraFps: 0,
-  outputFps: 0,
-  detectFps: 0,
-  detectMs: null,
-  echoFps: 0,
-  bitrateKbps: 0,
-  rttMs: null,
-  connection: 'not started',
-  detector: '',
-  overlay: 'burned-in',
-  backend: '',
-  sentFps: null,
-  sentSize: null,
-  qualityLimitation: null,
-  availableKbps: null,
-  echoDecodedFps: null,
-  faces: 0,
-  detectLatencyMs: null,
-  boxAgeMs: null,
-  boxAgeMaxMs: null,
-  echoCodeFps: null,
-  glassMs: null,
-};
+const stats: FacecastStats = initialStats('', 'burned-in');
 const counters: Counters = {
   cameraFrames: 0,
   outputFrames: 0,
