@@ -7,7 +7,6 @@ import { WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES, ROOM_NAME } from '../protocol/messages.js';
 import { installIceGuard } from '../sfu/ice-guard.js';
 import { AuthError, verifyToken, type RoomClaims } from './auth.js';
-import { installFastRtpParser } from '../sfu/rtp-parse.js';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
@@ -62,7 +61,6 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[]):
 export async function startServer(config: ServerConfig, logger?: Logger): Promise<FacecastServer> {
   const log = logger ?? pino({ level: config.logLevel });
   installIceGuard(); // drop unauthenticated STUN and media from unvalidated addresses (see ice-guard.ts)
-  if (config.forwarding !== 'naive') installFastRtpParser(); // werift's RTP header parser, faster (see rtp-parse.ts)
   const startedAt = Date.now();
   const participants = new Map<string, Participant>();
   const rooms = new Rooms(config.limits);
