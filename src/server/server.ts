@@ -93,14 +93,14 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       return;
     }
     if (path === '/healthz') return json(res, 200, { ok: true });
-    const roomPage = /^\/room\/([^/]*)\/?$/.exec(path ?? '');
+    const roomPage = /^\/(room|watch)\/([^/]*)\/?$/.exec(path ?? '');
     if (roomPage) {
-      // /room/NAME serves the room app; the name itself is checked when the page joins.
-      if (!ROOM_NAME.test(roomPage[1]!)) {
+      // /room/NAME serves the room app, /watch/NAME the WHEP player; the name is checked here too.
+      if (!ROOM_NAME.test(roomPage[2]!)) {
         res.writeHead(400, { 'content-type': 'text/plain' }).end('room names are 1-64 letters, digits, "_" or "-"\n');
         return;
       }
-      req.url = '/room.html';
+      req.url = `/${roomPage[1]}.html`;
     }
     if (path === '/api/state') return json(res, 200, state());
     if (path === '/metrics') {
