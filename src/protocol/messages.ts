@@ -71,6 +71,8 @@ export const ErrorCode = z.enum([
   'already-joined',
   'room-full',
   'server-full',
+  /** More tracks than one participant may publish (--max-tracks); the extra ones are ignored. */
+  'too-many-tracks',
   /** The room token does not allow this (auth is on: see `facecast token`). */
   'forbidden',
   /** The server is stopping (SIGTERM): the connection ends now; reconnect later. */

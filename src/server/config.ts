@@ -26,6 +26,8 @@ export interface ServerConfig {
   tls?: { cert: string; key: string } | { selfSigned: true };
   /** HS256 secret for room tokens; when set, every WebSocket and WHIP/WHEP request needs a token. */
   authSecret?: string;
+  /** Most tracks one participant may publish (simulcast layers count once). */
+  maxTracks?: number;
   /** Forwarding path (`naive` only as a benchmark baseline). */
   forwarding?: ForwardingMode;
 }
@@ -53,6 +55,7 @@ ICE servers from FACECAST_ICE_SERVERS, comma-separated):
   --ice-timeout SECONDS   drop peers whose ICE is silent this long (default 30)
   --max-room-size N       most participants in one room (default 16)
   --max-participants N    most participants on the server (default 200)
+  --max-tracks N          most tracks one participant may publish (default 8; simulcast layers count once)
   --auth-secret SECRET    require room tokens (HS256 JWT signed with SECRET; mint them with
                           \`facecast token\`) on /ws (?token=) and WHIP/WHEP (Authorization: Bearer);
                           prefer FACECAST_AUTH_SECRET in the environment (flags show in ps)
@@ -116,6 +119,7 @@ export const ConfigFile = z
     webRoot: z.string(),
     maxRoomSize: z.number().int(),
     maxParticipants: z.number().int(),
+    maxTracks: z.number().int(),
     allowOrigins: z.array(z.string()),
     authSecret: z.string(),
     tlsCert: z.string(),
@@ -161,6 +165,7 @@ function loadConfigFile(file: string | undefined): FileLayer {
     WEB_ROOT: c.webRoot,
     MAX_ROOM_SIZE: str(c.maxRoomSize),
     MAX_PARTICIPANTS: str(c.maxParticipants),
+    MAX_TRACKS: str(c.maxTracks),
     AUTH_SECRET: c.authSecret,
     TLS_CERT: c.tlsCert,
     TLS_KEY: c.tlsKey,
@@ -237,6 +242,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'web-root': { type: 'string' },
         'max-room-size': { type: 'string' },
         'max-participants': { type: 'string' },
+        'max-tracks': { type: 'string' },
         'allow-origin': { type: 'string', multiple: true },
         'auth-secret': { type: 'string' },
         config: { type: 'string' },
@@ -292,11 +298,13 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     maxRoomSize: count('max-room-size', 'MAX_ROOM_SIZE', 16),
     maxParticipants: count('max-participants', 'MAX_PARTICIPANTS', 200),
   };
+  const maxTracks = count('max-tracks', 'MAX_TRACKS', 8);
 
   return {
     host,
     port,
     limits,
+    maxTracks,
     logLevel: level.data,
     ice: { iceServers, interfaceAddress: iface, portRange: ports ? parsePortRange(ports) : undefined },
     publicIp,

@@ -66,7 +66,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const rooms = new Rooms(config.limits);
   const mounts: Mount[] = defaultMounts(config.webRoot);
   const metrics = createMetrics(rooms);
-  const participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000, forwarding: config.forwarding };
+  const participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000, forwarding: config.forwarding, maxTracks: config.maxTracks };
   const addParticipant = (p: Participant) => {
     participants.set(p.id, p);
     metrics.track(p);

@@ -22,6 +22,8 @@ export interface ParticipantOptions {
   connectTimeoutMs?: number;
   /** `naive`: werift's own sender path, for benchmarks' baseline (see Forwarder). */
   forwarding?: ForwardingMode;
+  /** Most tracks one participant may publish (simulcast layers of one track count once; default 8). */
+  maxTracks?: number;
 }
 
 /** How often each publisher gets a REMB summarizing its subscribers' estimates. */
@@ -133,6 +135,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** A client offer is being applied and answered. */
   private answering = false;
   private readonly forwarding: ForwardingMode;
+  private readonly maxTracks: number;
   private readonly earlyCandidates: (IceCandidate | null)[] = [];
   private wantsOffer = false;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -150,6 +153,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.iceTimeoutMs = opts.iceTimeoutMs ?? 30_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
     this.forwarding = opts.forwarding ?? 'fast';
+    this.maxTracks = opts.maxTracks ?? 8;
     this.pc = new RTCPeerConnection(peerConfig(opts.ice));
     pinHeaderExtensionIds(this.pc);
     this.pc.onRemoteTransceiverAdded.subscribe((t) => this.onRemoteTransceiver(t));
@@ -563,6 +567,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.toldForbidden = true;
         this.notify({ type: 'error', code: 'forbidden', message: 'your room token does not allow publishing: your media is not forwarded' });
       });
+      return;
+    }
+    const groups = new Set([...this.published.values()].map((t) => t.group));
+    if (!groups.has(transceiver.id) && groups.size >= this.maxTracks) {
+      this.notify({ type: 'error', code: 'too-many-tracks', message: `at most ${this.maxTracks} tracks per participant: this one is not forwarded` });
       return;
     }
     const inbound = new InboundTrack(track, transceiver.receiver, this.id, transceiver.id);
