@@ -14,7 +14,12 @@ const LAYERS = [
 ] as const;
 
 /** Which layer a received packet came from: Vp8Source stamps the frame size into keyframes only, so tag by size bytes. */
-const frameWidth = (p: RtpPacket) => (p.payload[7] === 0x9d ? p.payload.readUInt16LE(10) : 0);
+/** Width in a VP8 keyframe's first packet (S bit, key-frame bit clear, start code 9d 01 2a), else 0. */
+const frameWidth = (p: RtpPacket) => {
+  const b = p.payload;
+  const keyframeStart = b.length >= 12 && (b[0]! & 0x10) !== 0 && (b[4]! & 0x01) === 0 && b[7] === 0x9d && b[8] === 0x01 && b[9] === 0x2a;
+  return keyframeStart ? b.readUInt16LE(10) & 0x3fff : 0;
+};
 
 describe('simulcast: three rid layers, one chosen per subscriber by tile size, switched on keyframes', () => {
   let server: FacecastServer;
@@ -95,7 +100,11 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     // In sequence order (a retransmission of an earlier layer-f packet may arrive late).
     const inOrder = [...got].sort((a, b) => ((a.header.sequenceNumber - base) & 0xffff) - ((b.header.sequenceNumber - base) & 0xffff));
     const firstQ = inOrder.findIndex((p) => frameWidth(p) === 160);
-    assert.ok(inOrder.slice(firstQ).every((p) => frameWidth(p) === 0 || frameWidth(p) === 160), 'nothing but layer q after its keyframe');
+    const after = inOrder.slice(firstQ);
+    assert.ok(
+      after.every((p) => frameWidth(p) === 0 || frameWidth(p) === 160),
+      `nothing but layer q after its keyframe: ${after.map((p) => `${p.header.sequenceNumber}:${frameWidth(p)}:${p.header.ssrc}`).filter((x) => !/:0:/.test(x)).join(' ')}`,
+    );
     const sub = server.state().peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
     assert.ok(sub.layerSwitches >= 2, `switches: ${sub.layerSwitches}`);
     console.log(`simulcast: f -> q on a 120 px tile; ${sub.layerSwitches} switches, seq continuous over ${got.length} packets`);
