@@ -8,12 +8,11 @@ import { Vp8Source } from '../helpers/vp8-source.js';
 import { TestClient } from '../helpers/werift-client.js';
 
 const LAYERS = [
-  { rid: 'q', ssrc: 0x1111, width: 160, height: 120 },
-  { rid: 'h', ssrc: 0x2222, width: 320, height: 240 },
-  { rid: 'f', ssrc: 0x3333, width: 640, height: 480 },
+  { rid: 'q', ssrc: 0x1111, width: 160, height: 120, bitrate: 300_000 },
+  { rid: 'h', ssrc: 0x2222, width: 320, height: 240, bitrate: 600_000 },
+  { rid: 'f', ssrc: 0x3333, width: 640, height: 480, bitrate: 1_200_000 },
 ] as const;
 
-/** Which layer a received packet came from: Vp8Source stamps the frame size into keyframes only, so tag by size bytes. */
 /** Width in a VP8 keyframe's first packet (S bit, key-frame bit clear, start code 9d 01 2a), else 0. */
 const frameWidth = (p: RtpPacket) => {
   const b = p.payload;
@@ -26,7 +25,7 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
   let pub: TestClient;
   let viewer: TestClient;
   let timer: NodeJS.Timeout;
-  const sources = LAYERS.map((l) => new Vp8Source({ ssrc: l.ssrc, width: l.width, height: l.height, keyframeEvery: 45 }));
+  const sources = LAYERS.map((l) => new Vp8Source({ ssrc: l.ssrc, width: l.width, height: l.height, bitrate: l.bitrate, keyframeEvery: 45 }));
 
   before(async () => {
     server = await startTestServer();
@@ -82,29 +81,49 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
 
   it('forwards the highest layer by default, then the one that fits a small tile, with seq continuous', async () => {
     await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 5000, 'layer f');
-    const mark = viewer.received.length;
+    // The forwarder may start on another layer and switch to f at f's keyframe: packets from
+    // before that can still be on their way (or be resent) after the state says f. So the
+    // window is by sequence number: from the layer f keyframe on, not from a packet count.
+    const fKeyframe = () => viewer.received.find((p) => frameWidth(p) === 640);
+    await waitFor(() => fKeyframe() !== undefined, 4000, 'a layer f keyframe at the viewer');
+    const base = fKeyframe()!.header.sequenceNumber;
+    const offset = (p: RtpPacket) => (p.header.sequenceNumber - base) & 0xffff;
+    /** Packets from the f keyframe on, one per sequence number (a resent one counts once), in order. */
+    const window = () => {
+      const bySeq = new Map<number, RtpPacket>();
+      for (const p of viewer.received) if (offset(p) < 0x8000) bySeq.set(offset(p), p);
+      return [...bySeq.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p);
+    };
     viewer.send({ type: 'tile', name: 'alice', width: 160, height: 120 });
     await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'q', 4000, 'layer q');
-    const qKeyframeAt = () => viewer.received.slice(mark).findIndex((p) => frameWidth(p) === 160);
-    await waitFor(() => qKeyframeAt() >= 0 && viewer.received.length > mark + qKeyframeAt() + 40, 6000, 'a layer q keyframe and 40 packets after it').catch((e: Error) => { throw new Error(`${e.message}: ${viewer.received.length - mark} packets of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp.split('\r\n').filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l)).join(' ')}; state ${JSON.stringify(server.state().peers.find((p) => p.name === 'bob')!.subscriptions)}`); });
-    const got = viewer.received.slice(mark);
+    const qKeyframeAt = () => window().findIndex((p) => frameWidth(p) === 160);
+    await waitFor(() => qKeyframeAt() >= 0 && window().length > qKeyframeAt() + 40, 6000, 'a layer q keyframe and 40 packets after it').catch((e: Error) => { throw new Error(`${e.message}: ${window().length} packets from the f keyframe of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp.split('\r\n').filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l)).join(' ')}; state ${JSON.stringify(server.state().peers.find((p) => p.name === 'bob')!.subscriptions)}`); });
+    const got = window();
     // Loopback can drop a packet in a burst; the viewer NACKs and the SFU resends it. So: no gap
     // once retransmissions are counted, and no jump at the switch.
-    const base = got[0]!.header.sequenceNumber;
-    const offsets = new Set(got.map((p) => (p.header.sequenceNumber - base) & 0xffff));
-    const span = Math.max(...offsets);
-    for (let d = 0; d <= span; d++) assert.ok(offsets.has(d), `seq ${(base + d) & 0xffff} received (continuous across the switch)`);
-    assert.ok(span < got.length + 5, `no jump in sequence numbers (span ${span} over ${got.length} packets)`);
+    const span = offset(got.at(-1)!);
+    for (let d = 0; d <= span; d++) assert.ok(got.some((p) => offset(p) === d), `seq ${(base + d) & 0xffff} received (continuous across the switch)`);
+    assert.equal(span + 1, got.length, 'one packet per sequence number, no jump');
     const widths = got.map(frameWidth).filter((w) => w > 0);
     assert.ok(widths.includes(160), `keyframes of layer q arrive after the switch: ${[...new Set(widths)]}`);
-    // In sequence order (a retransmission of an earlier layer-f packet may arrive late).
-    const inOrder = [...got].sort((a, b) => ((a.header.sequenceNumber - base) & 0xffff) - ((b.header.sequenceNumber - base) & 0xffff));
-    const firstQ = inOrder.findIndex((p) => frameWidth(p) === 160);
-    const after = inOrder.slice(firstQ);
-    assert.ok(
-      after.every((p) => frameWidth(p) === 0 || frameWidth(p) === 160),
-      `nothing but layer q after its keyframe: ${after.map((p) => `${p.header.sequenceNumber}:${frameWidth(p)}:${p.header.ssrc}`).filter((x) => !/:0:/.test(x)).join(' ')}`,
-    );
+    // Frame by frame, in sequence order: layer f up to the q keyframe, nothing but q from it on.
+    // A keyframe says its layer by its width; a delta frame by its size (layers differ in bitrate).
+    const frames: { layer: string; seq: number }[] = [];
+    let bytes = 0;
+    let width = 0;
+    for (const p of got) {
+      if (bytes === 0) width = frameWidth(p);
+      bytes += p.payload.length;
+      if (!p.header.marker) continue;
+      const delta = (bitrate: number) => Math.abs(bytes - (bitrate / 8 / 30) * 0.9) < 200;
+      const layer = width ? LAYERS.find((l) => l.width === width)?.rid : LAYERS.find((l) => delta(l.bitrate))?.rid;
+      frames.push({ layer: `${layer ?? '?'}${width ? ' key' : ''}`, seq: p.header.sequenceNumber });
+      bytes = 0;
+    }
+    const firstQ = frames.findIndex((f) => f.layer === 'q key');
+    const shown = frames.map((f) => `${f.seq}:${f.layer}`).join(' ');
+    assert.ok(frames.slice(0, firstQ).every((f) => f.layer.startsWith('f')), `layer f before the q keyframe: ${shown}`);
+    assert.ok(frames.slice(firstQ).every((f) => f.layer.startsWith('q')), `nothing but layer q from its keyframe on: ${shown}`);
     const sub = server.state().peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
     assert.ok(sub.layerSwitches >= 2, `switches: ${sub.layerSwitches}`);
     console.log(`simulcast: f -> q on a 120 px tile; ${sub.layerSwitches} switches, seq continuous over ${got.length} packets`);
