@@ -75,6 +75,8 @@ export const ErrorCode = z.enum([
   'too-many-tracks',
   /** The room token does not allow this (auth is on: see `facecast token`). */
   'forbidden',
+  /** More messages per second than the server takes (--max-message-rate): this one was dropped. */
+  'rate-limited',
   /** The server is stopping (SIGTERM): the connection ends now; reconnect later. */
   'shutting-down',
   'internal',

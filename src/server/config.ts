@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { RoomLimits } from '../sfu/room.js';
+import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
 import type { ForwardingMode } from '../sfu/forwarder.js';
 import type { IceSettings } from '../sfu/werift.js';
 
@@ -28,6 +29,8 @@ export interface ServerConfig {
   authSecret?: string;
   /** Most tracks one participant may publish (simulcast layers count once). */
   maxTracks?: number;
+  /** Signaling messages per second one WebSocket may send (bursts of twice that; default 50); 0: no limit. */
+  maxMessageRate?: number;
   /** Forwarding path (`naive` only as a benchmark baseline). */
   forwarding?: ForwardingMode;
 }
@@ -56,6 +59,9 @@ ICE servers from FACECAST_ICE_SERVERS, comma-separated):
   --max-room-size N       most participants in one room (default 16)
   --max-participants N    most participants on the server (default 200)
   --max-tracks N          most tracks one participant may publish (default 8; simulcast layers count once)
+  --max-message-rate N    signaling messages per second per WebSocket (default 50, bursts of 2 s worth);
+                          extra messages are dropped with a rate-limited error, a flood of 10 s worth
+                          closes the socket (1008)
   --auth-secret SECRET    require room tokens (HS256 JWT signed with SECRET; mint them with
                           \`facecast token\`) on /ws (?token=) and WHIP/WHEP (Authorization: Bearer);
                           prefer FACECAST_AUTH_SECRET in the environment (flags show in ps)
@@ -120,6 +126,7 @@ export const ConfigFile = z
     maxRoomSize: z.number().int(),
     maxParticipants: z.number().int(),
     maxTracks: z.number().int(),
+    maxMessageRate: z.number().int(),
     allowOrigins: z.array(z.string()),
     authSecret: z.string(),
     tlsCert: z.string(),
@@ -166,6 +173,7 @@ function loadConfigFile(file: string | undefined): FileLayer {
     MAX_ROOM_SIZE: str(c.maxRoomSize),
     MAX_PARTICIPANTS: str(c.maxParticipants),
     MAX_TRACKS: str(c.maxTracks),
+    MAX_MESSAGE_RATE: str(c.maxMessageRate),
     AUTH_SECRET: c.authSecret,
     TLS_CERT: c.tlsCert,
     TLS_KEY: c.tlsKey,
@@ -243,6 +251,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'max-room-size': { type: 'string' },
         'max-participants': { type: 'string' },
         'max-tracks': { type: 'string' },
+        'max-message-rate': { type: 'string' },
         'allow-origin': { type: 'string', multiple: true },
         'auth-secret': { type: 'string' },
         config: { type: 'string' },
@@ -299,12 +308,14 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     maxParticipants: count('max-participants', 'MAX_PARTICIPANTS', 200),
   };
   const maxTracks = count('max-tracks', 'MAX_TRACKS', 8);
+  const maxMessageRate = count('max-message-rate', 'MAX_MESSAGE_RATE', DEFAULT_MAX_MESSAGE_RATE);
 
   return {
     host,
     port,
     limits,
     maxTracks,
+    maxMessageRate,
     logLevel: level.data,
     ice: { iceServers, interfaceAddress: iface, portRange: ports ? parsePortRange(ports) : undefined },
     publicIp,

@@ -10,6 +10,7 @@ import { AuthError, verifyToken, type RoomClaims } from './auth.js';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
+import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
 import { createMetrics } from './metrics.js';
 import { SignalingSession } from './signaling.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
@@ -148,7 +149,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         }
         addParticipant(participant);
         plog.info('peer connected');
-        new SignalingSession(ws, participant, rooms, plog, config.publicIp, config.ice.iceServers, claims);
+        new SignalingSession(ws, participant, rooms, plog, config.publicIp, config.ice.iceServers, claims, config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE);
       });
     if (!config.authSecret) return accept(undefined);
     const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');

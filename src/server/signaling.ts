@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { parseClientMessage, type ClientMessage, type ServerMessage } from '../protocol/messages.js';
 import { allowsRoom, type RoomClaims } from './auth.js';
+import { MessageRateLimiter } from './rate-limit.js';
 import { SfuError } from '../sfu/errors.js';
 import type { Participant } from '../sfu/participant.js';
 import type { Rooms } from '../sfu/room.js';
@@ -25,6 +26,7 @@ export class SignalingSession {
   private closed = false;
   /** Local candidates gathered while an offer/answer is being made: sent after it. */
   private heldCandidates: ServerMessage[] | undefined;
+  private readonly limiter: MessageRateLimiter;
 
   constructor(
     private readonly ws: WebSocket,
@@ -35,7 +37,10 @@ export class SignalingSession {
     iceServers: IceSettings['iceServers'] = [],
     /** The room token's claims when auth is on. */
     private readonly claims?: RoomClaims,
+    /** Messages per second this socket may send (0: no limit). */
+    maxMessageRate = 0,
   ) {
+    this.limiter = new MessageRateLimiter(maxMessageRate);
     participant.on('notify', (message) => this.send(message));
     participant.on('offer', (sdp) => this.send({ type: 'offer', sdp: announceAddress(sdp, publicIp) }));
     participant.on('candidate', (c) => {
@@ -65,6 +70,21 @@ export class SignalingSession {
   }
 
   private onRaw(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    const verdict = this.limiter.take();
+    if (!verdict.accept) {
+      if (verdict.disconnect) {
+        this.log.warn({ dropped: this.limiter.dropped }, 'message flood: disconnecting');
+        this.send({ type: 'error', code: 'rate-limited', message: `more than ${this.limiter.rate} messages per second for too long: disconnected` });
+        this.closed = true;
+        this.ws.close(1008, 'message rate');
+        void this.participant.close('message flood');
+      } else if (verdict.warn) {
+        this.log.debug({ dropped: this.limiter.dropped }, 'rate limited');
+        this.send({ type: 'error', code: 'rate-limited', message: `more than ${this.limiter.rate} messages per second: messages dropped (${this.limiter.dropped} so far)` });
+      }
+      return;
+    }
     const parsed = parseClientMessage(isBinary ? new Uint8Array(data) : data.toString('utf8'));
     if (!parsed.ok) {
       this.log.debug({ code: parsed.code }, parsed.message);

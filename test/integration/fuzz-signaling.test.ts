@@ -688,7 +688,7 @@ describe('signaling fuzz against a live server (127.0.0.1)', () => {
     process.on('uncaughtException', onUnhandled);
     const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line) as { level: number; msg?: string }) });
     server = await startServer(
-      { host: '127.0.0.1', port: 0, logLevel: 'warn', ice: { iceServers: [], interfaceAddress: '127.0.0.1' }, iceTimeoutS: 30 },
+      { host: '127.0.0.1', port: 0, logLevel: 'warn', ice: { iceServers: [], interfaceAddress: '127.0.0.1' }, iceTimeoutS: 30, maxMessageRate: 0 }, // floods on purpose: no rate limit (limits.test.ts checks it)
       logger,
     );
   });
