@@ -4,10 +4,12 @@
  *   web/main.ts           -> dist/web/app.js        (the echo page, /)
  *   web/room/main.ts      -> dist/web/room.js       (the room page, /room/NAME)
  *   web/watch/main.ts     -> dist/web/watch.js      (the WHEP player, /watch/NAME)
+ *   web/client/index.ts   -> dist/web/facecast-client.js (facecast/client: the room client
+ *                            module for any web app, unminified; types from tsconfig.client.json)
  *   web/detect/worker.ts  -> dist/web/detect-worker.js   (module worker; each detector
  *                            is a lazily imported chunk under dist/web/chunks/, so a
  *                            worker only fetches the tfjs bundle of the detector it runs)
- *   web/index.html, web/room.html, web/watch.html, web/style.css copied as-is.
+ *   web/index.html, web/room.html, web/watch.html, web/client-example.html, web/style.css copied as-is.
  *
  * Usage: node scripts/build-web.mjs [--watch] [--no-minify]
  * Exits non-zero on any build error.
@@ -41,6 +43,7 @@ const entries = [
   { entryPoints: ['web/main.ts'], outfile: path.join(outdir, 'app.js') },
   { entryPoints: ['web/room/main.ts'], outfile: path.join(outdir, 'room.js') },
   { entryPoints: ['web/watch/main.ts'], outfile: path.join(outdir, 'watch.js') },
+  { entryPoints: ['web/client/index.ts'], outfile: path.join(outdir, 'facecast-client.js'), minify: false },
   {
     entryPoints: { 'detect-worker': 'web/detect/worker.ts' },
     outdir,
@@ -49,7 +52,7 @@ const entries = [
   },
 ];
 
-const staticFiles = ['index.html', 'room.html', 'watch.html', 'style.css'];
+const staticFiles = ['index.html', 'room.html', 'watch.html', 'client-example.html', 'style.css'];
 
 async function copyStatic() {
   await Promise.all(staticFiles.map((f) => copyFile(path.join(root, 'web', f), path.join(outdir, f))));

@@ -14,6 +14,8 @@ export interface PublisherOptions {
   send(msg: ClientMessage): void;
   /** No STUN/TURN by default: everything is on one host / LAN. */
   iceServers?: RTCIceServer[];
+  /** 'relay': only through the TURN servers in iceServers (default 'all'). */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   /** Preferred codec, e.g. 'video/VP8'. */
   preferredCodec?: string;
   /**
@@ -63,7 +65,7 @@ export class Publisher {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: PublisherOptions) {
-    const pc = new RTCPeerConnection({ iceServers: opts.iceServers ?? [], bundlePolicy: 'max-bundle' });
+    const pc = new RTCPeerConnection({ iceServers: opts.iceServers ?? [], iceTransportPolicy: opts.iceTransportPolicy ?? 'all', bundlePolicy: 'max-bundle' });
     this.pc = pc;
 
     if ('contentHint' in opts.track) opts.track.contentHint = 'motion';

@@ -8,12 +8,12 @@
  *   ?echo=1               also show your own video as it comes back from the SFU
  *   ?audio=0              do not ask for the microphone
  *   ?simulcast=0          publish one encoding instead of three layers
+ *   ?relay=1              media only through the server's TURN servers (--ice-server)
  *   plus the detector parameters of the echo page (?detector=, ?threshold=, ...)
  */
-import { PARTICIPANT_NAME, ROOM_NAME, type ServerMessage } from '../../src/protocol/messages.js';
+import { PARTICIPANT_NAME, ROOM_NAME } from '../../src/protocol/messages.js';
+import { connect, FacecastError, type FacecastRoom } from '../client/index.js';
 import { describeMediaError, Pipeline } from '../pipeline.js';
-import type { Publisher } from '../publish.js';
-import { Session } from '../session.js';
 import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../stats.js';
 import { StatusLine } from '../status.js';
 import { RoomGrid, type TileInfo } from './grid.js';
@@ -111,8 +111,8 @@ const pipeline = new Pipeline({
   render: () => renderStats(stats),
 });
 
-let session: Session | null = null;
-let publisher: Publisher | null = null;
+/** The room, through the facecast/client module (web/client/index.ts): this page is built on it. */
+let client: FacecastRoom | null = null;
 
 function renderRoom(): void {
   $('roster').textContent = others.size ? `with ${[...others.values()].join(', ')}` : 'nobody else here yet';
@@ -130,10 +130,10 @@ function reportTile(tileName: string, height: number): void {
   tileHeights.set(tileName, height);
   clearTimeout(tileTimer);
   tileTimer = setTimeout(() => {
-    if (!session?.signaling.isOpen) return;
+    if (!client) return;
     for (const [n, h] of tileHeights) {
       if (!grid.info(n)) continue;
-      session.signaling.send({ type: 'tile', name: n, width: Math.round((h * 4) / 3), height: h });
+      client.setTileSize(n, (h * 4) / 3, h);
     }
     tileHeights.clear();
   }, 250);
@@ -152,76 +152,73 @@ function setEcho(enabled: boolean): void {
   else url.searchParams.delete('echo');
   history.replaceState(null, '', url);
   if (!enabled) grid.remove(name);
-  if (debug.joined) session?.signaling.send({ type: 'echo', enabled });
+  if (debug.joined) client?.setEcho(enabled);
 }
 
-// ---- signaling ---------------------------------------------------------------
+// ---- the room ----------------------------------------------------------------
 
-function onMessage(msg: ServerMessage): boolean | void {
-  switch (msg.type) {
-    case 'joined':
-      debug.joined = true;
-      debug.joinedAt = performance.now();
-      for (const p of msg.participants) others.set(p.id, p.name);
-      setStatus('room', null);
-      startPublishing();
-      renderRoom();
-      return;
-    case 'participant-joined':
-      others.set(msg.participant.id, msg.participant.name);
-      renderRoom();
-      return;
-    case 'participant-left':
-      others.delete(msg.participant.id);
-      // Its m-lines go inactive in the server's next offer; drop the tile now.
-      if (![...others.values()].includes(msg.participant.name)) grid.remove(msg.participant.name);
-      renderRoom();
-      return;
-    case 'error':
-      debug.serverErrors.push({ code: msg.code, message: msg.message });
-      if (msg.code === 'room-full' || msg.code === 'server-full') {
-        setStatus('room', `cannot join room ${room}: ${msg.message}`, true);
-        session?.close();
-        return true;
-      }
-      return false;
-    default:
-      return;
+/** Join through the client module; publish the composited canvas once in. */
+async function joinRoom(): Promise<void> {
+  setStatus('signaling', 'connecting to server…');
+  let r: FacecastRoom;
+  try {
+    r = await connect({ room, name, echo: echoBox.checked, token: params.get('token') ?? undefined });
+  } catch (err) {
+    const code = err instanceof FacecastError ? err.code : 'internal';
+    const message = err instanceof Error ? err.message : String(err);
+    debug.serverErrors.push({ code, message });
+    setStatus('signaling', null);
+    setStatus('room', `cannot join room ${room}: ${message}`, true);
+    return;
   }
-}
-
-function startPublishing(): void {
-  if (!session || publisher) return;
-  const p = session.publish({
-    track: pipeline.track,
-    stream: pipeline.stream,
-    direction: 'sendonly',
-    simulcast: params.get('simulcast') !== '0',
-    onTrack(stream, track, transceiver) {
-      grid.addTrack(stream, track, transceiver.receiver);
-    },
-    onConnectionState(state) {
-      stats.connection = state;
-      if (state === 'failed') setStatus('connection', 'WebRTC connection failed', true);
-      else if (state === 'disconnected') setStatus('connection', 'WebRTC connection interrupted…', true);
-      else if (state === 'connected') setStatus('connection', null);
-      renderStats(stats);
-    },
-    onError(context, err) {
-      setStatus('connection', `WebRTC ${context} failed: ${err instanceof Error ? err.message : String(err)}`, true);
-    },
+  client = r;
+  setStatus('signaling', null);
+  debug.joined = true;
+  debug.joinedAt = performance.now();
+  for (const p of r.participants.values()) others.set(p.id, p.name);
+  setStatus('room', null);
+  r.on('participant-joined', (p) => {
+    others.set(p.id, p.name);
+    renderRoom();
   });
-  publisher = p;
-  debug.pc = p.pc;
-  if (params.get('audio') !== '0') void addMicrophone(p);
+  r.on('participant-left', (p) => {
+    others.delete(p.id);
+    // Its m-lines go inactive in the server's next offer; drop the tile now.
+    if (![...others.values()].includes(p.name)) grid.remove(p.name);
+    renderRoom();
+  });
+  r.on('track', ({ stream, track, receiver }) => grid.addTrack(stream, track, receiver));
+  r.on('connection-state', (state) => {
+    stats.connection = state;
+    if (state === 'failed') setStatus('connection', 'WebRTC connection failed', true);
+    else if (state === 'disconnected') setStatus('connection', 'WebRTC connection interrupted…', true);
+    else if (state === 'connected') setStatus('connection', null);
+    renderStats(stats);
+  });
+  r.on('error', ({ code, message }) => {
+    if (code === 'webrtc') {
+      setStatus('connection', `WebRTC ${message}`, true);
+      return;
+    }
+    debug.serverErrors.push({ code, message });
+    setStatus('server', `server error ${code}: ${message}`, true);
+  });
+  r.on('close', ({ code, reason }) => setStatus('signaling', `signaling connection closed (${code}${reason ? ` ${reason}` : ''})`, true));
+  setStatus('connection', 'connecting…');
+  debug.pc = r.publish(pipeline.stream, {
+    simulcast: params.get('simulcast') !== '0',
+    iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all',
+  });
+  if (params.get('audio') !== '0') void addMicrophone(r);
+  renderRoom();
 }
 
-async function addMicrophone(p: Publisher): Promise<void> {
+async function addMicrophone(r: FacecastRoom): Promise<void> {
   if (!navigator.mediaDevices?.getUserMedia) return;
   try {
     const mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
     const [track] = mic.getAudioTracks();
-    if (track && p.pc.signalingState !== 'closed') p.addTrack(track);
+    if (track && r.pc?.signalingState !== 'closed') r.addTrack(track);
   } catch (err) {
     // Video-only is fine: say so once, not as an error.
     setStatus('microphone', `${describeMediaError(err, 'microphone')} — video only`);
@@ -245,14 +242,8 @@ function main(): void {
     return;
   }
   pipeline.start();
-  session = new Session({
-    status: setStatus,
-    onWelcome(s) {
-      setStatus('room', `joining ${room}…`);
-      s.signaling.send({ type: 'join', room, name, echo: echoBox.checked });
-    },
-    onMessage: (_s, msg) => onMessage(msg),
-  });
+  setStatus('room', `joining ${room}…`);
+  void joinRoom();
 
   const sampler = new StatsSampler(stats);
   setInterval(() => {
@@ -263,7 +254,7 @@ function main(): void {
       $('stat-decoded-fps').textContent = String(Math.round(fps * 10) / 10);
     });
     sampler
-      .sampleRtc(publisher?.pc ?? null)
+      .sampleRtc(client?.pc ?? null)
       .catch(() => {})
       .finally(() => {
         renderStats(stats);

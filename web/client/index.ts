@@ -1,0 +1,307 @@
+/**
+ * facecast/client: join a facecast room from any web app.
+ *
+ *   import { connect } from 'facecast/client';       // or from '<server>/facecast-client.js'
+ *   const room = await connect({ room: 'demo', name: 'alice', token });
+ *   room.on('track', ({ participant, stream }) => show(participant, stream));
+ *   room.publish(await navigator.mediaDevices.getUserMedia({ video: true }), { simulcast: true });
+ *   room.sendFaces([{ x: 0.4, y: 0.3, w: 0.2, h: 0.3, score: 0.9 }]);  // others get a 'faces' event
+ *
+ * One WebSocket (signaling, validated with the same schema as the server) and one
+ * RTCPeerConnection per room; the SFU adds an m-line for every track of the others.
+ * Events are typed (`FacecastEvents`); `close()` ends both.
+ */
+import { FacesDown, type FaceBox, type FacesUp } from '../../src/protocol/detections.js';
+import type { ServerMessage } from '../../src/protocol/messages.js';
+
+export type { FaceBox, FacesDown } from '../../src/protocol/detections.js';
+import { Publisher } from '../publish.js';
+import { Signaling } from '../signaling.js';
+
+type NegotiationMessage = Extract<ServerMessage, { type: 'offer' | 'answer' | 'ice' }>;
+
+export interface ConnectOptions {
+  /** Room name (1-64 letters, digits, "_" or "-"). */
+  room: string;
+  /** Your name in the room (the others' stream ids); the server picks one if absent. */
+  name?: string;
+  /** Room token (when the server runs with --auth-secret; see `facecast token`). */
+  token?: string;
+  /** The SFU's base URL, e.g. "https://sfu.example:8080"; default: this page's origin. */
+  url?: string;
+  /** Also receive your own published video back from the SFU. */
+  echo?: boolean;
+  /** Give up joining after this long (default 10 s). */
+  timeoutMs?: number;
+}
+
+export interface PublishOptions {
+  /** Three layers (1/4, 1/2 and full size): the SFU sends each viewer the one that fits. Default true. */
+  simulcast?: boolean;
+  /** Preferred video codec (default 'video/VP8'). */
+  codec?: string;
+  /** 'relay': media only through the server's TURN servers (its --ice-server list). Default 'all'. */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+}
+
+export interface RemoteTrack {
+  /** The publisher's name. */
+  participant: string;
+  stream: MediaStream;
+  track: MediaStreamTrack;
+  receiver: RTCRtpReceiver;
+}
+
+export interface Participant {
+  id: string;
+  name: string;
+}
+
+export interface FacecastEvents {
+  'participant-joined': Participant;
+  'participant-left': Participant;
+  /** A remote track arrived; it ends (track.onended / 'participant-left') when its publisher leaves. */
+  track: RemoteTrack;
+  /** Face boxes another participant shared with sendFaces() (relayed by the SFU, checked against the schema). */
+  faces: FacesDown;
+  /** Any other message on the `facecast` data channel. */
+  data: unknown;
+  'connection-state': RTCPeerConnectionState;
+  /** An error the server reported ({code, message}; codes are listed in README). */
+  error: { code: string; message: string };
+  /** The signaling connection closed (by close(), the server, or the network). */
+  close: { code: number; reason: string };
+}
+
+type Listener<T> = (value: T) => void;
+
+export class FacecastError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FacecastError';
+  }
+}
+
+/** `ws(s)://host/ws[?token=]` for an http(s) base URL. */
+export function signalingUrlFor(base: string, token?: string): string {
+  const u = new URL('/ws', base);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (token) u.searchParams.set('token', token);
+  return u.toString();
+}
+
+/** Connect to the SFU and join `opts.room`; resolves once joined. */
+export function connect(opts: ConnectOptions): Promise<FacecastRoom> {
+  return FacecastRoom.join(opts);
+}
+
+export class FacecastRoom {
+  /** Your participant id and name (as the server confirmed them). */
+  participantId = '';
+  name = '';
+  readonly room: string;
+  /** The others in the room, by id. */
+  readonly participants = new Map<string, Participant>();
+  private readonly listeners = new Map<keyof FacecastEvents, Set<Listener<never>>>();
+  private readonly signaling: Signaling;
+  private publisher: Publisher | null = null;
+  private iceServers: RTCIceServer[] = [];
+  private readonly early: NegotiationMessage[] = [];
+  private closed = false;
+
+  private constructor(
+    private readonly opts: ConnectOptions,
+    onJoined: () => void,
+    onFailed: (err: FacecastError) => void,
+  ) {
+    this.room = opts.room;
+    let joined = false;
+    this.signaling = new Signaling(
+      {
+        message: (msg) => {
+          if (msg.type === 'welcome') {
+            this.iceServers = msg.iceServers;
+            this.signaling.send({ type: 'join', room: opts.room, name: opts.name, echo: opts.echo });
+            return;
+          }
+          if (msg.type === 'joined') {
+            joined = true;
+            this.participantId = msg.participantId;
+            this.name = msg.name;
+            for (const p of msg.participants) this.participants.set(p.id, p);
+            onJoined();
+            return;
+          }
+          if (msg.type === 'error' && !joined) {
+            onFailed(new FacecastError(msg.code, msg.message));
+            this.close();
+            return;
+          }
+          this.receive(msg);
+        },
+        invalid: (reason) => this.emit('error', { code: 'bad-server-message', message: reason }),
+        close: (code, reason) => {
+          if (!joined) onFailed(new FacecastError('closed', `signaling closed before joining (${code}${reason ? ` ${reason}` : ''})`));
+          this.closed = true;
+          this.publisher?.close();
+          this.emit('close', { code, reason });
+        },
+      },
+      signalingUrlFor(opts.url ?? location.origin, opts.token),
+    );
+  }
+
+  static join(opts: ConnectOptions): Promise<FacecastRoom> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new FacecastError('timeout', `no answer from the SFU within ${opts.timeoutMs ?? 10_000} ms`));
+        room.close();
+      }, opts.timeoutMs ?? 10_000);
+      const room: FacecastRoom = new FacecastRoom(
+        opts,
+        () => {
+          clearTimeout(timer);
+          resolve(room);
+        },
+        (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Listen to an event; returns the function that stops listening. */
+  on<K extends keyof FacecastEvents>(event: K, listener: Listener<FacecastEvents[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  /**
+   * Publish the stream's video track (and its audio track, if any). The peer
+   * connection starts here; tracks of the others arrive as 'track' events.
+   * Call once per room.
+   */
+  publish(stream: MediaStream, options: PublishOptions = {}): RTCPeerConnection {
+    if (this.closed) throw new FacecastError('closed', 'this room connection is closed');
+    if (this.publisher) throw new FacecastError('wrong-state', 'already publishing: publish once per room');
+    const video = stream.getVideoTracks()[0];
+    if (!video) throw new FacecastError('no-video', 'the stream has no video track');
+    const p = new Publisher({
+      track: video,
+      stream,
+      direction: 'sendonly',
+      simulcast: options.simulcast ?? true,
+      preferredCodec: options.codec,
+      iceServers: this.iceServers,
+      iceTransportPolicy: options.iceTransportPolicy,
+      send: (m) => this.signaling.send(m),
+      onTrack: (remote, track, transceiver) => this.emit('track', { participant: remote.id, stream: remote, track, receiver: transceiver.receiver }),
+      onConnectionState: (state) => this.emit('connection-state', state),
+      onError: (context, err) => this.emit('error', { code: 'webrtc', message: `${context}: ${err instanceof Error ? err.message : String(err)}` }),
+      onData: (data) => this.onData(data),
+    });
+    this.publisher = p;
+    for (const track of stream.getAudioTracks()) p.addTrack(track);
+    for (const m of this.early.splice(0)) void p.handle(m);
+    return p.pc;
+  }
+
+  /** Add a track (e.g. the microphone, later) to what you publish. */
+  addTrack(track: MediaStreamTrack): void {
+    if (!this.publisher) throw new FacecastError('wrong-state', 'publish() first');
+    this.publisher.addTrack(track);
+  }
+
+  /** The peer connection, once publish() was called. */
+  get pc(): RTCPeerConnection | null {
+    return this.publisher?.pc ?? null;
+  }
+
+  /** Tell the SFU how big `participant`'s video is shown: it sends the simulcast layer that fits. */
+  setTileSize(participant: string, width: number, height: number): void {
+    this.signaling.send({ type: 'tile', name: participant, width: Math.round(width), height: Math.round(height) });
+  }
+
+  /** Receive your own video back from the SFU (or stop). */
+  setEcho(enabled: boolean): void {
+    this.signaling.send({ type: 'echo', enabled });
+  }
+
+  /**
+   * Share face boxes (0..1 of the frame) found in your video's frame `frame`: the SFU
+   * relays them to everyone else in the room as a 'faces' event (at most 60 a second).
+   * False when the data channel is not open yet.
+   */
+  sendFaces(faces: FaceBox[], options: { frame?: number; detector?: string } = {}): boolean {
+    const ch = this.publisher?.channel;
+    if (!ch || ch.readyState !== 'open') return false;
+    const message: FacesUp = { type: 'faces', frame: (options.frame ?? 0) & 0xffffff, ts: performance.now(), detector: options.detector ?? 'app', faces };
+    ch.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** Leave the room: closes the peer connection and the signaling socket. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.publisher?.close();
+    this.signaling.close();
+    this.emit('close', { code: 1000, reason: 'closed by the client' });
+  }
+
+  private receive(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'offer':
+      case 'answer':
+      case 'ice':
+        if (this.publisher) void this.publisher.handle(msg);
+        else this.early.push(msg);
+        return;
+      case 'participant-joined':
+        this.participants.set(msg.participant.id, msg.participant);
+        this.emit('participant-joined', msg.participant);
+        return;
+      case 'participant-left':
+        this.participants.delete(msg.participant.id);
+        this.emit('participant-left', msg.participant);
+        return;
+      case 'error':
+        if (msg.code === 'glare') return; // our offer crossed the server's: the polite side answers it
+        this.emit('error', { code: msg.code, message: msg.message });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onData(data: unknown): void {
+    if (typeof data === 'string') {
+      try {
+        const faces = FacesDown.safeParse(JSON.parse(data));
+        if (faces.success) {
+          this.emit('faces', faces.data);
+          return;
+        }
+      } catch {
+        // not JSON: hand it on as it is
+      }
+    }
+    this.emit('data', data);
+  }
+
+  private emit<K extends keyof FacecastEvents>(event: K, value: FacecastEvents[K]): void {
+    for (const listener of this.listeners.get(event) ?? []) {
+      try {
+        (listener as Listener<FacecastEvents[K]>)(value);
+      } catch (err) {
+        console.error(`facecast: a '${event}' listener threw`, err);
+      }
+    }
+  }
+}
