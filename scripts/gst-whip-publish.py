@@ -46,6 +46,7 @@ RTP_CAPS = (
     'rtcp-fb-nack=true,rtcp-fb-nack-pli=true,rtcp-fb-ccm-fir=true'
 )
 HTTP_TIMEOUT_S = 15
+GATHER_TIMEOUT_S = 10
 
 
 def log(msg):
@@ -195,9 +196,15 @@ class Publisher:
         if reply is not None and reply.has_field('error'):
             return self.fail(f'set-local-description: {reply.get_value("error").message}')
         log('set the local description; gathering ICE candidates')
+        GLib.timeout_add(GATHER_TIMEOUT_S * 1000, self.check_gathered)
         # If gathering finished before we got here, no notify will come.
         if self.webrtc.get_property('ice-gathering-state') == GstWebRTC.WebRTCICEGatheringState.COMPLETE:
             self.post_offer()
+
+    def check_gathered(self):
+        if not self.posted:
+            self.fail(f'ICE gathering on {self.args.ice_address} did not complete within {GATHER_TIMEOUT_S} s')
+        return False
 
     def post_offer(self):
         if self.posted or self.exit_code is not None:
@@ -312,7 +319,7 @@ def main():
     if urllib.parse.urlsplit(args.url).scheme not in ('http', 'https'):
         parser.error('the URL must be http:// or https://')
     # Everything (gathering, POST, connecting, publishing, DELETE) within this bound.
-    args.deadline = args.seconds + args.connect_timeout + 2 * HTTP_TIMEOUT_S + 15
+    args.deadline = args.seconds + args.connect_timeout + GATHER_TIMEOUT_S + 2 * HTTP_TIMEOUT_S + 15
 
     Gst.init(None)
     try:
