@@ -52,7 +52,7 @@ const entries = [
   },
 ];
 
-const staticFiles = ['index.html', 'room.html', 'watch.html', 'client-example.html', 'style.css'];
+const staticFiles = ['index.html', 'room.html', 'watch.html', 'client-example.html', 'client-example.js', 'style.css'];
 
 async function copyStatic() {
   await Promise.all(staticFiles.map((f) => copyFile(path.join(root, 'web', f), path.join(outdir, f))));

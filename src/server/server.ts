@@ -34,7 +34,28 @@ export interface ServerState {
   peers: ParticipantSnapshot[];
 }
 
+/**
+ * What the pages may load and talk to: only this server (scripts, workers, models, wasm,
+ * the signaling socket), wasm compiled from there, camera and remote streams; no inline
+ * script, no framing by other sites, no plugins.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' blob: 'wasm-unsafe-eval'", // blob: the tfjs wasm threads' worker script
+  "worker-src 'self' blob:",
+  "connect-src 'self'",
+  "img-src 'self' data: blob:",
+  "media-src 'self' blob: mediastream:",
+  "style-src 'self' 'unsafe-inline'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 const SECURITY_HEADERS = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'referrer-policy': 'no-referrer',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-embedder-policy': 'require-corp',
   'cross-origin-resource-policy': 'same-origin',

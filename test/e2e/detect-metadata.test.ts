@@ -93,8 +93,10 @@ describe('metadata overlay mode', () => {
     // resolve in a loopback-only namespace.
     await page.goto(server.url + '/healthz');
     await page.setContent('<canvas id="c" width="640" height="480"></canvas><div style="position:relative"><video id="v" muted autoplay playsinline></video><canvas id="o"></canvas></div>');
-    await page.addScriptTag({ content: 'window.__name = (f) => f;' });
-    await page.addScriptTag({ content: await bundle() });
+    // Served from the page's own origin (the server's CSP allows no inline script).
+    const script = `window.__name = (f) => f;\n${await bundle()}`;
+    await page.route(`${server.url}/__test/fc.js`, (route) => route.fulfill({ contentType: 'text/javascript', body: script }));
+    await page.addScriptTag({ url: `${server.url}/__test/fc.js` });
     const r: LoopbackResult = await page.evaluate(async () => {
       const FC = (window as unknown as { FC: any }).FC;
       for (const t of (await navigator.mediaDevices.getUserMedia({ video: true })).getTracks()) t.stop();

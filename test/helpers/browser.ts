@@ -49,7 +49,13 @@ export interface LaunchBrowserOptions {
 
 export interface LaunchedBrowser {
   context: BrowserContext;
-  /** Closes the browser and deletes its temporary profile. Safe to call twice. */
+  /** Console messages of the server's Content-Security-Policy refusing something, so far. */
+  cspViolations: string[];
+  /**
+   * Closes the browser and deletes its temporary profile. Safe to call twice.
+   * Then throws if any page broke the server's Content-Security-Policy: every
+   * browser test thereby checks that the policy and the app agree.
+   */
   close(): Promise<void>;
 }
 
@@ -123,6 +129,11 @@ export async function launchBrowser(opts: LaunchBrowserOptions = {}): Promise<La
     );
   }
 
+  const cspViolations: string[] = [];
+  context.on('console', (msg) => {
+    const text = msg.text();
+    if (/Content Security Policy/i.test(text)) cspViolations.push(`${msg.location().url}: ${text}`);
+  });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -132,8 +143,9 @@ export async function launchBrowser(opts: LaunchBrowserOptions = {}): Promise<La
       } finally {
         await rm(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
       }
+      if (cspViolations.length) throw new Error(`the pages broke the Content-Security-Policy ${cspViolations.length} times:\n  ${[...new Set(cspViolations)].slice(0, 10).join('\n  ')}`);
     })();
     return closing;
   };
-  return { context, close };
+  return { context, cspViolations, close };
 }
