@@ -135,8 +135,18 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
+    // Every request gets an id: in the X-Request-Id header and on its log lines.
+    const reqId = randomUUID().slice(0, 8);
+    const started = performance.now();
+    res.setHeader('x-request-id', reqId);
+    const rlog = log.child({ req: reqId });
+    res.once('finish', () => {
+      const line = { method: req.method, path: (req.url ?? '/').split('?')[0], status: res.statusCode, ms: Math.round(performance.now() - started) };
+      if (res.statusCode >= 500) rlog.warn(line, 'request');
+      else rlog.debug(line, 'request');
+    });
     onRequest(req, res).catch((err: unknown) => {
-      log.error({ err }, 'request failed');
+      rlog.error({ err }, 'request failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('internal error\n');
     });
@@ -149,6 +159,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   // rather than a bare close; anything beyond this closes the socket (1009).
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES });
   http.on('upgrade', (req, socket, head) => {
+    const reqId = randomUUID().slice(0, 8);
     if ((req.url ?? '').split('?')[0] !== '/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
@@ -162,7 +173,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     const accept = (claims: RoomClaims | undefined) =>
       wss.handleUpgrade(req, socket, head, (ws) => {
         const id = randomUUID().slice(0, 8);
-        const plog = log.child({ peer: id });
+        const plog = log.child({ req: reqId, peer: id });
         const participant = new Participant(id, participantOptions);
         if (claims) {
           participant.canPublish = claims.canPublish;
