@@ -1,241 +1,131 @@
 /**
- * WHIP publisher and WHEP viewer built on libwebrtc through @roamhq/wrtc (node-webrtc;
- * its prebuilt libwebrtc M106 binary ships in the npm package @roamhq/wrtc-linux-x64),
- * for interop tests with a WebRTC stack nobody here wrote.
+ * Test-side handle on a libwebrtc peer (@roamhq/wrtc) that runs in a child process
+ * (test/helpers/wrtc-peer.ts says why: wrtc cannot let a Node process end cleanly).
  *
- * Loopback: libwebrtc ignores loopback interfaces by default (its
- * PeerConnectionFactory's network_ignore_mask includes ADAPTER_TYPE_LOOPBACK), but
- * node-webrtc sets `network_ignore_mask = 0`, so in the tests' loopback-only
- * namespace wrtc gathers host candidates on `lo`: UDP and TCP, 127.0.0.1 and ::1.
- * Its RTCConfiguration has no option to pick interfaces (only `portRange`), so
- * every offer sent to the SFU keeps only the UDP 127.0.0.1 candidates
- * (`only127Udp`); the SFU answers with 127.0.0.1 host candidates only, so the one
- * pair ICE can form is 127.0.0.1 <-> 127.0.0.1 over UDP. `selectedPair()` reads it
- * back from getStats so the tests can check it.
+ *   const pub = await startWrtcPeer();
+ *   await pub.publish(`${server.url}/whip/ROOM?name=N`, y4mPath);   // or viewer.watch(`${server.url}/whep/ROOM`)
+ *   await pub.progress();   // frames fed / decoded so far
+ *   await pub.close();      // closes the peer connection (DELETEs the session) and ends the child
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { FRAME_HEIGHT, FRAME_WIDTH, I420_FRAME_BYTES, Y4M_FRAME_HEADER, Y4M_HEADER } from './face-fixture.js';
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PeerProgress, PeerReply, PeerRequest, WhipWhepSession } from './wrtc-peer.js';
 
-type Wrtc = typeof import('@roamhq/wrtc');
-let loaded: Wrtc | undefined;
+export type { PeerProgress, SinkFrame, WhipWhepSession } from './wrtc-peer.js';
+export { drawMark, findMark, MARK_PERIOD, MARK_SIZE, markAt, readFaceI420 } from './wrtc-peer.js';
 
-/** The @roamhq/wrtc module (CommonJS, loads its native libwebrtc binding). */
-export function wrtc(): Wrtc {
-  loaded ??= createRequire(import.meta.url)('@roamhq/wrtc') as Wrtc;
-  return loaded;
-}
+const PEER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wrtc-peer.ts');
 
-/** The offer/answer with only UDP candidates on 127.0.0.1 (no ::1, no TCP). */
-export function only127Udp(sdp: string): string {
-  return sdp
-    .split('\r\n')
-    .filter((line) => {
-      if (!line.startsWith('a=candidate:')) return true;
-      // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
-      const [, , transport, , address] = line.slice('a='.length).split(' ');
-      return transport?.toLowerCase() === 'udp' && address === '127.0.0.1';
-    })
-    .join('\r\n');
-}
+type Method = PeerRequest['method'];
+type Args<M extends Method> = Omit<Extract<PeerRequest, { method: M }>, 'id' | 'method'>;
 
-/** Wait (at most `ms`) for ICE gathering to complete; false if it did not. */
-async function gathered(pc: RTCPeerConnection, ms: number): Promise<boolean> {
-  if (pc.iceGatheringState === 'complete') return true;
-  return new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => {
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve(false);
-    }, ms);
-    function check() {
-      if (pc.iceGatheringState !== 'complete') return;
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve(true);
-    }
-    pc.addEventListener('icegatheringstatechange', check);
-  });
-}
+export class WrtcPeer {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
+  private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private readonly exited: Promise<void>;
+  private closing: Promise<void> | undefined;
 
-export interface WhipWhepSession {
-  /** Absolute URL of the session (from the 201's Location). */
-  location: string;
-  answer: string;
-}
-
-/** Offer after gathering (non-trickle), POST it, apply the answer. */
-async function offerAnswer(pc: RTCPeerConnection, url: string): Promise<WhipWhepSession> {
-  await pc.setLocalDescription(await pc.createOffer());
-  if (!(await gathered(pc, 10_000))) throw new Error('wrtc: ICE gathering did not complete in 10 s');
-  const offer = only127Udp(pc.localDescription!.sdp);
-  if (!/^a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 /im.test(offer)) {
-    throw new Error(`wrtc gathered no UDP 127.0.0.1 candidate:\n${pc.localDescription!.sdp}`);
-  }
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
-  const answer = await res.text();
-  if (res.status !== 201) throw new Error(`POST ${url}: ${res.status} ${answer.trim()}`);
-  const location = res.headers.get('location');
-  if (!location) throw new Error(`POST ${url}: 201 without Location`);
-  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-  return { location: new URL(location, url).href, answer };
-}
-
-/** The nominated candidate pair (addresses, protocol) from getStats, or undefined. */
-export async function selectedPair(pc: RTCPeerConnection): Promise<{ local: string; remote: string; protocol: string } | undefined> {
-  const stats = [...(await pc.getStats()).values()] as Array<Record<string, unknown>>;
-  const byId = new Map(stats.map((s) => [s.id as string, s]));
-  const transport = stats.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-  const pair = transport
-    ? byId.get(transport.selectedCandidatePairId as string)
-    : stats.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
-  if (!pair) return undefined;
-  const local = byId.get(pair.localCandidateId as string);
-  const remote = byId.get(pair.remoteCandidateId as string);
-  if (!local || !remote) return undefined;
-  const addr = (c: Record<string, unknown>) => `${String(c.address ?? c.ip)}:${String(c.port)}`;
-  return { local: addr(local), remote: addr(remote), protocol: String(local.protocol) };
-}
-
-async function deleteSession(location: string | undefined): Promise<number | undefined> {
-  if (!location) return undefined;
-  const res = await fetch(location, { method: 'DELETE' }).catch(() => undefined);
-  await res?.arrayBuffer().catch(() => undefined);
-  return res?.status;
-}
-
-/** First frame of the face fixture (.y4m of identical 640x480 I420 frames). */
-export function readFaceI420(y4mPath: string): Uint8Array {
-  const file = readFileSync(y4mPath);
-  const start = Y4M_HEADER.length + Y4M_FRAME_HEADER.length;
-  if (file.subarray(0, Y4M_HEADER.length).toString('latin1') !== Y4M_HEADER) throw new Error(`${y4mPath}: unexpected Y4M header`);
-  return new Uint8Array(file.subarray(start, start + I420_FRAME_BYTES));
-}
-
-/** Side of the white square that moves over the face, so consecutive frames differ. */
-export const MARK_SIZE = 64;
-
-/**
- * WHIP publisher: one sendonly video track from wrtc's nonstandard RTCVideoSource,
- * fed ~30 fps with the face frame plus a white square that moves one step per frame.
- */
-export class WrtcWhipPublisher {
-  readonly pc: RTCPeerConnection;
-  readonly source: InstanceType<Wrtc['nonstandard']['RTCVideoSource']>;
-  readonly track: MediaStreamTrack;
-  session: WhipWhepSession | undefined;
-  framesFed = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private stopAt = 0;
-  private readonly frame: Uint8Array;
-
-  constructor(private readonly face: Uint8Array) {
-    const { RTCPeerConnection, nonstandard } = wrtc();
-    this.pc = new RTCPeerConnection({ iceServers: [] });
-    this.source = new nonstandard.RTCVideoSource();
-    this.track = this.source.createTrack();
-    this.pc.addTransceiver(this.track, { direction: 'sendonly' });
-    this.frame = new Uint8Array(face.length);
-  }
-
-  /** POST the offer to `url` (/whip/ROOM?name=…), apply the answer, start feeding frames (for at most `maxMs`). */
-  async publish(url: string, maxMs = 120_000): Promise<WhipWhepSession> {
-    this.feed(maxMs);
-    this.session = await offerAnswer(this.pc, url);
-    return this.session;
-  }
-
-  private feed(maxMs: number): void {
-    this.stopAt = Date.now() + maxMs;
-    const tick = () => {
-      if (Date.now() > this.stopAt) return this.stopFeeding();
-      this.frame.set(this.face);
-      // White square on the luma plane, moving right and down one step a frame.
-      const n = this.framesFed;
-      const x0 = (n * 8) % (FRAME_WIDTH - MARK_SIZE);
-      const y0 = (n * 4) % (FRAME_HEIGHT - MARK_SIZE);
-      for (let y = y0; y < y0 + MARK_SIZE; y++) this.frame.fill(235, y * FRAME_WIDTH + x0, y * FRAME_WIDTH + x0 + MARK_SIZE);
-      this.source.onFrame({ width: FRAME_WIDTH, height: FRAME_HEIGHT, data: this.frame });
-      this.framesFed++;
-    };
-    tick();
-    this.timer = setInterval(tick, 33);
-  }
-
-  stopFeeding(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  /** DELETE the WHIP session (its status), once. */
-  async delete(): Promise<number | undefined> {
-    const location = this.session?.location;
-    this.session = undefined;
-    return deleteSession(location);
-  }
-
-  async close(): Promise<void> {
-    this.stopFeeding();
-    await this.delete();
-    this.track.stop();
-    this.pc.close();
-  }
-}
-
-/** A decoded frame's facts, as wrtc's RTCVideoSink delivers it (I420). */
-export interface SinkFrame {
-  width: number;
-  height: number;
-  bytes: number;
-  /** Mean luma of the frame. */
-  meanY: number;
-}
-
-/** WHEP viewer: one recvonly video m-line; decoded frames counted through wrtc's RTCVideoSink. */
-export class WrtcWhepViewer {
-  readonly pc: RTCPeerConnection;
-  session: WhipWhepSession | undefined;
-  readonly frames: SinkFrame[] = [];
-  streamIds: string[] = [];
-  private sinks: Array<InstanceType<Wrtc['nonstandard']['RTCVideoSink']>> = [];
-
-  constructor() {
-    const { RTCPeerConnection, nonstandard } = wrtc();
-    this.pc = new RTCPeerConnection({ iceServers: [] });
-    this.pc.addTransceiver('video', { direction: 'recvonly' });
-    this.pc.addEventListener('track', (e) => {
-      const { track, streams } = e as RTCTrackEvent;
-      this.streamIds.push(...streams.map((s) => s.id));
-      if (track.kind !== 'video') return;
-      const sink = new nonstandard.RTCVideoSink(track);
-      this.sinks.push(sink);
-      sink.onframe = (ev: { frame: { width: number; height: number; data: Uint8Array } }) => {
-        const { width, height, data } = ev.frame;
-        let sum = 0;
-        const lumaBytes = width * height;
-        for (let i = 0; i < lumaBytes; i += 97) sum += data[i]!;
-        // Keep the facts only: the frame buffers are large.
-        if (this.frames.length < 10_000) this.frames.push({ width, height, bytes: data.byteLength, meanY: sum / Math.ceil(lumaBytes / 97) });
-      };
+  private constructor(private readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exit = { code, signal };
+        for (const [, p] of this.pending) {
+          clearTimeout(p.timer);
+          p.reject(new Error(`the wrtc peer process ended (${this.exitText()}) before answering`));
+        }
+        this.pending.clear();
+        resolve();
+      });
+    });
+    child.on('message', (reply: PeerReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      clearTimeout(p.timer);
+      if (reply.ok) p.resolve(reply.value);
+      else p.reject(new Error(`wrtc peer: ${reply.error}`));
     });
   }
 
-  /** POST the recvonly offer to `url` (/whep/ROOM[/PUBLISHER]), apply the answer. */
-  async watch(url: string): Promise<WhipWhepSession> {
-    this.session = await offerAnswer(this.pc, url);
-    return this.session;
+  /** Start a child process with @roamhq/wrtc loaded; resolves once it is ready. */
+  static async start(): Promise<WrtcPeer> {
+    const child = fork(PEER_SCRIPT, [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    const peer = new WrtcPeer(child);
+    const ready = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the wrtc peer process did not start in 30 s')), 30_000);
+      peer.pending.set(0, { resolve, reject, timer });
+    });
+    try {
+      await ready;
+    } catch (err) {
+      await peer.close();
+      throw err;
+    }
+    return peer;
   }
 
-  /** DELETE the WHEP session (its status), once. */
-  async delete(): Promise<number | undefined> {
-    const location = this.session?.location;
-    this.session = undefined;
-    return deleteSession(location);
+  /** How the child ended, once it has. */
+  get exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | undefined {
+    return this.exit;
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sinks) s.stop();
-    this.sinks = [];
-    await this.delete();
-    this.pc.close();
+  private exitText(): string {
+    return this.exit ? (this.exit.signal ? `signal ${this.exit.signal}` : `exit code ${this.exit.code}`) : 'running';
+  }
+
+  private call<T>(method: Method, args: object = {}, timeoutMs = 30_000): Promise<T> {
+    if (this.exit) return Promise.reject(new Error(`the wrtc peer process has ended (${this.exitText()})`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`wrtc peer: no answer to ${method} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.child.send({ id, method, ...args } as PeerRequest);
+    });
+  }
+
+  /** WHIP: POST a sendonly offer to `url`, apply the answer, feed face frames at ~30 fps for at most `maxMs`. */
+  publish(url: string, y4m: string, maxMs = 120_000): Promise<WhipWhepSession> {
+    return this.call('publish', { url, y4m, maxMs } satisfies Args<'publish'>);
+  }
+
+  /** WHEP: POST a recvonly offer to `url`, apply the answer; decoded frames show in progress(). */
+  watch(url: string): Promise<WhipWhepSession> {
+    return this.call('watch', { url } satisfies Args<'watch'>);
+  }
+
+  progress(): Promise<PeerProgress> {
+    return this.call('progress');
+  }
+
+  /** The nominated ICE candidate pair, from wrtc's getStats. */
+  selectedPair(): Promise<{ local: string; remote: string; protocol: string } | null> {
+    return this.call('selectedPair');
+  }
+
+  /** DELETE the session; the HTTP status (null when there was none). */
+  delete(): Promise<number | null> {
+    return this.call('delete');
+  }
+
+  /** Close the peer (and its session) and end the child: politely, else SIGKILL after 10 s. Safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (!this.exit) await this.call('close', {}, 10_000).catch(() => undefined);
+      const killed = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      await this.exited;
+      clearTimeout(killed);
+    })();
+    return this.closing;
   }
 }
+
+export const startWrtcPeer = (): Promise<WrtcPeer> => WrtcPeer.start();
