@@ -2,7 +2,7 @@
  * Interop with libwebrtc as nobody here built it: @roamhq/wrtc (node-webrtc, libwebrtc
  * M106 prebuilt in the npm package) as a WHIP publisher and as a WHEP viewer.
  *
- *   wrtc RTCVideoSource (face + moving square, 640x480, ~30 fps) --WHIP--> SFU --WHEP--> /watch/ROOM in headless Chromium
+ *   wrtc RTCVideoSource (face + moving blue mark, 640x480, ~30 fps) --WHIP--> SFU --WHEP--> /watch/ROOM in headless Chromium
  *                                                                             \--WHEP--> wrtc RTCVideoSink
  *
  * All ICE on 127.0.0.1/UDP (test/helpers/wrtc-peer.ts: how wrtc gathers on `lo`). Each wrtc peer runs

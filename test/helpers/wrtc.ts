@@ -54,7 +54,6 @@ export class WrtcPeer {
     const child = fork(PEER_SCRIPT, [], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, NODE_OPTIONS: '' },
     });
     const peer = new WrtcPeer(child);
     const ready = new Promise<unknown>((resolve, reject) => {
