@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { RoomLimits } from '../sfu/room.js';
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
+import { defaultWorkerCount } from './worker-pool.js';
 import type { ForwardingMode } from '../sfu/forwarder.js';
 import type { IceSettings } from '../sfu/werift.js';
 
@@ -31,6 +32,8 @@ export interface ServerConfig {
   maxTracks?: number;
   /** Signaling messages per second one WebSocket may send (bursts of twice that; default 50); 0: no limit. */
   maxMessageRate?: number;
+  /** Room worker threads (0: rooms in the main thread). The CLI defaults to one per core. */
+  workers?: number;
   /** Forwarding path (`naive` only as a benchmark baseline). */
   forwarding?: ForwardingMode;
 }
@@ -59,6 +62,8 @@ ICE servers from FACECAST_ICE_SERVERS, comma-separated):
   --max-room-size N       most participants in one room (default 16)
   --max-participants N    most participants on the server (default 200)
   --max-tracks N          most tracks one participant may publish (default 8; simulcast layers count once)
+  --workers N             room worker threads (default: one per core, here ${defaultWorkerCount()}); 0 keeps
+                          rooms in the main thread. HTTP and signaling sockets stay in the main thread
   --max-message-rate N    signaling messages per second per WebSocket (default 50, bursts of 2 s worth);
                           extra messages are dropped with a rate-limited error, a flood of 10 s worth
                           closes the socket (1008)
@@ -127,6 +132,7 @@ export const ConfigFile = z
     maxParticipants: z.number().int(),
     maxTracks: z.number().int(),
     maxMessageRate: z.number().int(),
+    workers: z.number().int(),
     allowOrigins: z.array(z.string()),
     authSecret: z.string(),
     tlsCert: z.string(),
@@ -174,6 +180,7 @@ function loadConfigFile(file: string | undefined): FileLayer {
     MAX_PARTICIPANTS: str(c.maxParticipants),
     MAX_TRACKS: str(c.maxTracks),
     MAX_MESSAGE_RATE: str(c.maxMessageRate),
+    WORKERS: str(c.workers),
     AUTH_SECRET: c.authSecret,
     TLS_CERT: c.tlsCert,
     TLS_KEY: c.tlsKey,
@@ -252,6 +259,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'max-participants': { type: 'string' },
         'max-tracks': { type: 'string' },
         'max-message-rate': { type: 'string' },
+        workers: { type: 'string' },
         'allow-origin': { type: 'string', multiple: true },
         'auth-secret': { type: 'string' },
         config: { type: 'string' },
@@ -309,6 +317,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   };
   const maxTracks = count('max-tracks', 'MAX_TRACKS', 8);
   const maxMessageRate = count('max-message-rate', 'MAX_MESSAGE_RATE', DEFAULT_MAX_MESSAGE_RATE);
+  const workersText = pick('WORKERS', v.workers) ?? String(defaultWorkerCount());
+  const workers = Number(workersText);
+  if (!/^\d+$/.test(workersText) || workers > 64) throw new ConfigError(`--workers: "${workersText}" must be a whole number from 0 to 64`);
 
   return {
     host,
@@ -316,6 +327,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     limits,
     maxTracks,
     maxMessageRate,
+    workers,
     logLevel: level.data,
     ice: { iceServers, interfaceAddress: iface, portRange: ports ? parsePortRange(ports) : undefined },
     publicIp,

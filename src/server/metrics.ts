@@ -7,7 +7,7 @@
  * tracks and subscriptions go away: the objects seen at one scrape are kept, and
  * once gone their final counts are folded into a running sum.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { ForwarderStats } from '../sfu/forwarder.js';
 import type { InboundTrack, InboundTrackStats } from '../sfu/inbound-track.js';
 import type { Participant } from '../sfu/participant.js';
@@ -20,6 +20,8 @@ export interface Metrics {
   track(p: Participant): void;
   /** The exposition text, freshly computed. */
   render(): Promise<string>;
+  /** The same, as prom-client JSON (a room worker's part of /metrics). */
+  json(): Promise<MetricObjectWithValues<MetricValue<string>>[]>;
   close(): void;
 }
 
@@ -46,7 +48,9 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
   const departedIn = Object.fromEntries(IN_KEYS.map((k) => [k, 0])) as Record<InKey, number>;
   const departedOut = Object.fromEntries(OUT_KEYS.map((k) => [k, 0])) as Record<OutKey, number>;
 
-  const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [registry] });
+  // `aggregator`: how worker threads' values combine at /metrics (worker-pool.ts): sums by default.
+  const gauge = (name: string, help: string, labelNames: string[] = [], aggregator: 'sum' | 'max' | 'average' = 'sum') =>
+    new Gauge({ name, help, labelNames, registers: [registry], aggregator });
   const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
 
   const g = {
@@ -56,10 +60,10 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
     roomMembers: gauge('facecast_room_members', 'Participants that are members of a room.'),
     tracks: gauge('facecast_published_tracks', 'Tracks (simulcast layers count one each) published to the SFU.', ['kind']),
     subscriptions: gauge('facecast_subscriptions', 'Tracks the SFU forwards to subscribers (one per subscriber and track).', ['kind']),
-    rttAvg: gauge('facecast_subscriber_rtt_seconds_avg', 'Mean round-trip time to subscribers, from their RTCP receiver reports.'),
-    rttMax: gauge('facecast_subscriber_rtt_seconds_max', 'Largest round-trip time to a subscriber, from RTCP receiver reports.'),
-    lossAvg: gauge('facecast_subscriber_fraction_lost_avg', 'Mean fraction of packets lost toward subscribers (latest receiver reports).'),
-    lossMax: gauge('facecast_subscriber_fraction_lost_max', 'Largest fraction of packets lost toward one subscriber (latest receiver report).'),
+    rttAvg: gauge('facecast_subscriber_rtt_seconds_avg', 'Mean round-trip time to subscribers, from their RTCP receiver reports.', [], 'average'),
+    rttMax: gauge('facecast_subscriber_rtt_seconds_max', 'Largest round-trip time to a subscriber, from RTCP receiver reports.', [], 'max'),
+    lossAvg: gauge('facecast_subscriber_fraction_lost_avg', 'Mean fraction of packets lost toward subscribers (latest receiver reports).', [], 'average'),
+    lossMax: gauge('facecast_subscriber_fraction_lost_max', 'Largest fraction of packets lost toward one subscriber (latest receiver report).', [], 'max'),
   };
   const inCounters: Record<InKey, Counter> = {
     packetsIn: counter('facecast_rtp_packets_received_total', 'RTP packets received from publishers.'),
@@ -164,6 +168,10 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
     async render() {
       update();
       return registry.metrics();
+    },
+    async json() {
+      update();
+      return registry.getMetricsAsJSON();
     },
     close() {
       registry.clear();

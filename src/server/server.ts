@@ -7,30 +7,33 @@ import { WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES, ROOM_NAME } from '../protocol/messages.js';
 import { installIceGuard } from '../sfu/ice-guard.js';
 import { AuthError, verifyToken, type RoomClaims } from './auth.js';
-import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
+import type { Participant, ParticipantSnapshot } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
-import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
-import { createMetrics } from './metrics.js';
-import { SignalingSession } from './signaling.js';
+import { SfuHost, type HostState } from './sfu-host.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
-import { WhipEndpoints } from './whip.js';
+import { WorkerPool } from './worker-pool.js';
 import { tlsCredentials } from './tls.js';
 
 export interface FacecastServer {
   readonly url: string;
   readonly port: number;
+  /** This thread's participants and rooms (empty with room workers: see fetchState()). */
   readonly participants: ReadonlyMap<string, Participant>;
   readonly rooms: Rooms;
   readonly log: Logger;
-  /** The JSON served at /api/state. */
+  /** The JSON served at /api/state (with room workers: as of the last fetchState()). */
   state(): ServerState;
+  /** The state, fresh from every room worker. */
+  fetchState(): Promise<ServerState>;
+  /** The room workers (`workers` > 0). */
+  readonly workers: WorkerPool | undefined;
   close(): Promise<void>;
 }
 
 export interface ServerState {
   uptimeMs: number;
-  rooms: { name: string; participants: string[] }[];
+  rooms: { name: string; participants: string[]; worker?: number }[];
   peers: ParticipantSnapshot[];
 }
 
@@ -84,23 +87,21 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const log = logger ?? pino({ level: config.logLevel });
   installIceGuard(); // drop unauthenticated STUN and media from unvalidated addresses (see ice-guard.ts)
   const startedAt = Date.now();
-  const participants = new Map<string, Participant>();
-  const rooms = new Rooms(config.limits);
   const mounts: Mount[] = defaultMounts(config.webRoot);
-  const metrics = createMetrics(rooms);
-  const participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000, forwarding: config.forwarding, maxTracks: config.maxTracks };
-  const addParticipant = (p: Participant) => {
-    participants.set(p.id, p);
-    metrics.track(p);
-    p.once('closed', () => participants.delete(p.id));
-  };
-  const whip = new WhipEndpoints({ rooms, log, participantOptions, addParticipant, publicIp: config.publicIp, authSecret: config.authSecret });
+  // The SFU: in this thread (--workers 0), or on room worker threads (worker-pool.ts).
+  const workerCount = config.workers ?? 0;
+  const host = workerCount > 0 ? undefined : new SfuHost(config, log);
+  const pool = workerCount > 0 ? new WorkerPool(config, workerCount, log) : undefined;
+  if (pool) await pool.ready();
+  /** With workers, the latest /api/state answer (state() is synchronous). */
+  let lastWorkerState: HostState = { rooms: [], peers: [] };
 
-  const state = (): ServerState => ({
-    uptimeMs: Date.now() - startedAt,
-    rooms: rooms.list.map((r) => ({ name: r.name, participants: r.participants.map((p) => p.id) })),
-    peers: [...participants.values()].map((p) => p.snapshot()),
-  });
+  const state = (): ServerState => ({ uptimeMs: Date.now() - startedAt, ...(host ? host.state() : lastWorkerState) });
+  const freshState = async (): Promise<ServerState> => {
+    if (!pool) return state();
+    lastWorkerState = await pool.state();
+    return state();
+  };
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
@@ -109,7 +110,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     const path = (req.url ?? '/').split('?')[0];
-    if (path?.startsWith('/whip/') || path?.startsWith('/whep/')) return whip.handle(req, res);
+    if (path?.startsWith('/whip/') || path?.startsWith('/whep/')) return host ? host.handleWhip(req, res) : pool!.handleWhip(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
@@ -124,10 +125,10 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       }
       req.url = `/${roomPage[1]}.html`;
     }
-    if (path === '/api/state') return json(res, 200, state());
+    if (path === '/api/state') return json(res, 200, await freshState());
     if (path === '/metrics') {
-      const text = await metrics.render();
-      res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text);
+      const { contentType, text } = host ? { contentType: host.metrics.contentType, text: await host.metrics.render() } : await pool!.metrics();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text);
       return;
     }
     if (await serveStatic(req, res, mounts)) return;
@@ -174,14 +175,14 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       wss.handleUpgrade(req, socket, head, (ws) => {
         const id = randomUUID().slice(0, 8);
         const plog = log.child({ req: reqId, peer: id });
-        const participant = new Participant(id, participantOptions);
-        if (claims) {
-          participant.canPublish = claims.canPublish;
-          participant.canSubscribe = claims.canSubscribe;
-        }
-        addParticipant(participant);
         plog.info('peer connected');
-        new SignalingSession(ws, participant, rooms, plog, config.publicIp, config.ice.iceServers, claims, config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE);
+        if (host) {
+          host.openSession(ws, id, plog, claims);
+          return;
+        }
+        // Room workers: welcome from here (the client joins after it), the rest on the room's worker.
+        ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: config.ice.iceServers }));
+        pool!.acceptSocket(ws, id, reqId, claims);
       });
     if (!config.authSecret) return accept(undefined);
     const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
@@ -206,10 +207,12 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   return {
     url,
     port,
-    participants,
-    rooms,
+    participants: host?.participants ?? new Map(),
+    rooms: host?.rooms ?? new Rooms(),
     log,
     state,
+    fetchState: freshState,
+    workers: pool,
     async close() {
       // Tell every signaling client first (1001: going away), then end the calls.
       const notice = JSON.stringify({ type: 'error', code: 'shutting-down', message: 'the server is shutting down; reconnect later' });
@@ -218,15 +221,12 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         ws.send(notice);
         ws.close(1001, 'server shutting down');
       }
-      await whip.close();
-      await Promise.all([...participants.values()].map((p) => p.close('server shutting down')));
+      await (host ? host.close() : pool!.close());
       // Sockets whose close handshake has not finished by now are cut.
       for (const ws of wss.clients) ws.terminate();
-      rooms.close();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
-      metrics.close();
     },
   };
 }

@@ -39,6 +39,8 @@ export class SignalingSession {
     private readonly claims?: RoomClaims,
     /** Messages per second this socket may send (0: no limit). */
     maxMessageRate = 0,
+    /** Send `welcome` now (false: the main thread already did, for a room worker). */
+    welcome = true,
   ) {
     this.limiter = new MessageRateLimiter(maxMessageRate);
     participant.on('notify', (message) => this.send(message));
@@ -61,7 +63,7 @@ export class SignalingSession {
       void participant.close('socket closed');
     });
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
-    this.send({ type: 'welcome', peerId: participant.id, iceServers });
+    if (welcome) this.send({ type: 'welcome', peerId: participant.id, iceServers });
   }
 
   send(message: ServerMessage): void {

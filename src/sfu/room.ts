@@ -146,7 +146,11 @@ export class Rooms {
   private readonly rooms = new Map<string, Room>();
   readonly limits: RoomLimits;
 
-  constructor(limits: Partial<RoomLimits> = {}) {
+  constructor(
+    limits: Partial<RoomLimits> = {},
+    /** Called when a room's last participant left and the room is gone. */
+    private readonly onRoomGone?: (name: string) => void,
+  ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
@@ -172,7 +176,10 @@ export class Rooms {
     let room = this.rooms.get(roomName);
     if (!room) {
       room = new Room(roomName, this.limits, (r) => {
-        if (this.rooms.get(r.name) === r && r.size === 0) this.rooms.delete(r.name);
+        if (this.rooms.get(r.name) === r && r.size === 0) {
+          this.rooms.delete(r.name);
+          this.onRoomGone?.(r.name);
+        }
       });
       this.rooms.set(roomName, room);
     }
@@ -180,7 +187,10 @@ export class Rooms {
     try {
       room.join(p, opts.echo ?? false);
     } catch (err) {
-      if (room.size === 0) this.rooms.delete(roomName);
+      if (room.size === 0) {
+        this.rooms.delete(roomName);
+        this.onRoomGone?.(roomName);
+      }
       throw err;
     }
     return room;
