@@ -146,12 +146,16 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
     const perSecond = (pub.pliReceived - before) / seconds;
     console.log(`PLI storm: ${SUBSCRIBERS * Math.round(seconds * 20)} PLIs sent by subscribers, publisher saw ${pub.pliReceived - before} in ${seconds.toFixed(1)} s (${perSecond.toFixed(2)}/s)`);
     assert.ok(pub.pliReceived - before >= 1, 'keyframes are still requested');
-    // At most one per 500 ms: in a window of S seconds that is at most 1 + S/0.5, and no two
-    // closer than 500 ms (less a little for timer jitter on the way).
+    // At most one per 500 ms: in a window of S seconds that is at most 1 + S/0.5. The times are
+    // taken where the PLIs arrive (the publisher shares this process with the SFU and 20
+    // subscribers), so one late delivery shortens one gap and lengthens the one before: no gap
+    // under 250 ms (no burst), and every two gaps in a row at least 900 ms (one per 500 ms).
     const times = pub.pliTimes.slice(before);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    const shown = `PLI gaps at the publisher: ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`;
     assert.ok(times.length <= 1 + Math.floor(seconds / 0.5), `publisher saw ${times.length} PLIs in ${seconds.toFixed(2)} s`);
-    assert.ok(gaps.every((g) => g >= 450), `PLI gaps at the publisher: ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`);
+    assert.ok(gaps.every((g) => g >= 250), shown);
+    assert.ok(gaps.slice(1).every((g, i) => g + gaps[i]! >= 900), shown);
     const alice = server.state().peers.find((p) => p.name === 'alice')!;
     assert.ok(alice.tracks[0]!.keyframeRequestsReceived >= SUBSCRIBERS * 20, 'the SFU counted the storm');
     publisher.stop();
