@@ -13,7 +13,10 @@
  * participants, each receiving the 9 others), sweep (fan-out 1 -> 50 at rising
  * bitrate until loss > 1%: saturation).
  *
- * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep] [--duration S]
+ * workers: saturation with 1 and then 2 room worker threads (10 echo calls, rising bitrate,
+ * nothing pinned), and the ratio.
+ *
+ * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep,workers] [--duration S]
  *        [--warmup S] [--modes naive,fast] [--json FILE] [--no-record] [--smoke]
  * Results: JSON on stdout (and --json FILE); a markdown table appended to
  * docs/BENCHMARKS.md unless --no-record.
@@ -44,12 +47,18 @@ const PIN = (() => {
     return false;
   }
 })();
-function pinned(core: number, args: string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', String(core), process.execPath, ...args]] : [process.execPath, args];
+function pinned(core: number, args: string[], pin = PIN): [string, string[]] {
+  return pin ? ['taskset', ['-c', String(core), process.execPath, ...args]] : [process.execPath, args];
 }
 
 type Mode = 'naive' | 'fast';
-type Scenario = 'echo' | 'fanout' | 'room' | 'sweep';
+type Scenario = 'echo' | 'fanout' | 'room' | 'sweep' | 'workers';
+/** Room worker threads and pinning of one run (the `workers` scenario: unpinned, 1 or 2 workers). */
+interface SfuOptions {
+  workers: number;
+  pin: boolean;
+}
+const DEFAULT_SFU: SfuOptions = { workers: 0, pin: PIN };
 
 export interface RunReport {
   scenario: string;
@@ -98,10 +107,10 @@ function lines(child: ChildProcess, onLine: (obj: Record<string, unknown>) => vo
   });
 }
 
-async function startSfu(mode: Mode): Promise<{ child: ChildProcess; url: string }> {
+async function startSfu(mode: Mode, sfu: SfuOptions): Promise<{ child: ChildProcess; url: string }> {
   // BENCH_CPU_PROF=DIR: a V8 CPU profile of each SFU process (node --cpu-prof) lands in DIR.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const [cmd, args] = pinned(0, [...prof, '--import', 'tsx', 'bench/load/server.ts', mode]);
+  const [cmd, args] = pinned(0, [...prof, '--import', 'tsx', 'bench/load/server.ts', mode, String(sfu.workers)], sfu.pin);
   const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('SFU did not start in 20 s')), 20_000);
@@ -124,14 +133,14 @@ async function sfuCounters(url: string): Promise<{ in: number; out: number }> {
   };
 }
 
-async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'url'>): Promise<RunReport> {
-  const { child: sfu, url } = await startSfu(mode);
+async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'url'>, sfuOptions: SfuOptions = DEFAULT_SFU): Promise<RunReport> {
+  const { child: sfu, url } = await startSfu(mode, sfuOptions);
   const pid = sfu.pid!;
   try {
     await new Promise((r) => setTimeout(r, 300));
     const rssIdle = rssMiB(pid);
     const args: GeneratorArgs = { ...gen, url };
-    const [cmd, argv] = pinned(1, ['--import', 'tsx', 'bench/load/generator.ts', JSON.stringify(args)]);
+    const [cmd, argv] = pinned(1, ['--import', 'tsx', 'bench/load/generator.ts', JSON.stringify(args)], sfuOptions.pin);
     const generator = spawn(cmd, argv, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -210,7 +219,7 @@ function round(x: number, digits: number): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      scenarios: { type: 'string', default: 'echo,fanout,room,sweep' },
+      scenarios: { type: 'string', default: 'echo,fanout,room,sweep,workers' },
       modes: { type: 'string', default: 'naive,fast' },
       duration: { type: 'string', default: '6' },
       warmup: { type: 'string', default: '3' },
@@ -233,7 +242,26 @@ async function main(): Promise<void> {
       `${r.scenario.padEnd(14)} ${r.mode.padEnd(5)} in ${r.packetsInPerS}/s out ${r.packetsOutPerS}/s  cpu ${r.serverCpuPct}%  ` +
         `${r.forwardedPerCpuS} fwd/cpu-s  p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} ms  loss ${(r.loss * 100).toFixed(2)}%  rss/sub ${r.rssPerSubscriberMiB} MiB\n`,
     );
+  const saturation: { workers: number; packetsOutPerS: number; perPublisherMbps: number }[] = [];
   for (const scenario of scenarios) {
+    if (scenario === 'workers') {
+      // Saturation with 1 and 2 room workers: 10 echo calls (10 private rooms, spread over the
+      // workers) at rising bitrates until loss > 1%. Nothing pinned: the SFU's threads and the
+      // generator share both cores (on a 2-core machine the generator takes its share too).
+      for (const workers of [1, 2]) {
+        let best = { workers, packetsOutPerS: 0, perPublisherMbps: 0 };
+        for (const mbps of [8, 16, 24, 32, 40, 48, 64]) {
+          const r = await runOnce(`workers ${workers} echo ${mbps} Mbps`, 'fast', { ...base, durationS: Math.min(durationS, 5), scenario: 'echo', publishers: 10, subscribers: 1, bitrateBps: mbps * 1e6 }, { workers, pin: false });
+          runs.push(r);
+          log(r);
+          if (r.loss > 0.01) break;
+          if (r.packetsOutPerS > best.packetsOutPerS) best = { workers, packetsOutPerS: r.packetsOutPerS, perPublisherMbps: mbps };
+        }
+        saturation.push(best);
+        process.stderr.write(`saturation with ${workers} worker(s): ${best.packetsOutPerS} pkts/s out (10 x ${best.perPublisherMbps} Mbps, loss <= 1%)\n`);
+      }
+      continue;
+    }
     if (scenario === 'sweep') {
       for (const mode of modes) {
         for (const mbps of [1, 2, 4, 8, 12, 16, 24, 32]) {
@@ -273,6 +301,8 @@ async function main(): Promise<void> {
     runs,
     medians: medians(runs),
     ratios: ratios(medians(runs)),
+    saturation,
+    workersRatio: saturation.length === 2 && saturation[0]!.packetsOutPerS > 0 ? round(saturation[1]!.packetsOutPerS / saturation[0]!.packetsOutPerS, 2) : undefined,
   };
   const json = JSON.stringify(report, null, 2);
   process.stdout.write(json + '\n');
@@ -309,7 +339,16 @@ function ratios(runs: RunReport[]): Record<string, { forwardedPerCpuS: number; l
   return out;
 }
 
-function markdown(report: { date: string; commit: string; machine: string; repeat: number; medians: RunReport[]; ratios: ReturnType<typeof ratios> }): string {
+function markdown(report: {
+  date: string;
+  commit: string;
+  machine: string;
+  repeat: number;
+  medians: RunReport[];
+  ratios: ReturnType<typeof ratios>;
+  saturation: { workers: number; packetsOutPerS: number; perPublisherMbps: number }[];
+  workersRatio: number | undefined;
+}): string {
   const rows = report.medians.map(
     (r) =>
       `| ${r.scenario} | ${r.mode} | ${r.packetsInPerS} | ${r.packetsOutPerS} | ${r.serverCpuPct}% (${Math.round(r.serverSysShare * 100)}% sys) | ${r.cpuMsPer1000Forwarded} | ${r.forwardedPerCpuS} | ${r.latencyMs.p50} / ${r.latencyMs.p99} / ${r.latencyMs.max} | ${(r.loss * 100).toFixed(2)}% | ${r.rssPerSubscriberMiB} |`,
@@ -329,6 +368,16 @@ function markdown(report: { date: string; commit: string; machine: string; repea
     '|---|---|---|',
     ...ratioRows,
     '',
+    ...(report.saturation.length
+      ? [
+          '| room workers | saturation, pkts out/s (10 echo calls, loss <= 1%) |',
+          '|---|---|',
+          ...report.saturation.map((x) => `| ${x.workers} | ${x.packetsOutPerS} (10 x ${x.perPublisherMbps} Mbps) |`),
+          '',
+          `2 workers ÷ 1 worker: ${report.workersRatio ?? '-'}x (SFU and generator unpinned, sharing the machine's cores).`,
+          '',
+        ]
+      : []),
   ].join('\n');
 }
 
