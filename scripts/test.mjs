@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm test`: makes sure Chromium and GStreamer are there, builds, then runs every test
+ * `npm test`: makes sure Chromium, GStreamer and ffmpeg are there, builds, then runs every test
  * (unit, integration, browser) with node's test runner.
  *
  * Network hygiene: the tests run through scripts/in-netns.mjs, which (as root,
@@ -39,11 +39,13 @@ function testFiles(targets) {
   return out;
 }
 
-// Stage 1: Chromium, GStreamer (for the interop test) and the build; stage 2 (in
+// Stage 1: Chromium, GStreamer (for the interop test), ffmpeg (recording tests) and the build; stage 2 (in
 // the namespace, or when .ci/run already entered one) runs the tests.
 if (process.env.FACECAST_TEST_STAGE !== 'run' && process.env.FACECAST_IN_NETNS !== '1') {
   if (run(process.execPath, ['scripts/ensure-chromium.mjs']) !== 0) process.exit(1);
   if (run(process.execPath, ['scripts/ensure-gstreamer.mjs']) !== 0) process.exit(1);
+  // ffprobe/ffmpeg read recorded WebM files back (test/*/recording*.test.ts).
+  if (run(process.execPath, ['scripts/ensure-ffmpeg.mjs']) !== 0) process.exit(1);
   console.log('> build');
   if (run('npm', ['run', '--silent', 'build']) !== 0) process.exit(1);
   process.exit(run(process.execPath, ['scripts/in-netns.mjs', process.execPath, 'scripts/test.mjs', ...args], {
