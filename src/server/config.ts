@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { RoomLimits } from '../sfu/room.js';
@@ -36,6 +37,8 @@ export interface ServerConfig {
   workers?: number;
   /** Forwarding path (`naive` only as a benchmark baseline). */
   forwarding?: ForwardingMode;
+  /** Recording: record every published camera track to WebM files in this directory (absolute). */
+  record?: string;
 }
 
 /** A configuration error: printed as one line, exit code 1. */
@@ -80,6 +83,10 @@ ICE servers from FACECAST_ICE_SERVERS, comma-separated):
   --allow-origin ORIGIN   let pages from ORIGIN (e.g. https://app.example) open the signaling
                           WebSocket; repeatable. Default: the server's own origin only
                           (clients that send no Origin, i.e. not browsers, are always allowed)
+  --record DIR            record every published camera track (and its microphone) to
+                          DIR/<room>-<participant>-<ISO time>.webm (VP8/Opus), finalized when the
+                          participant leaves or the server stops; DIR is created if missing.
+                          POST/DELETE /api/rooms/ROOM/participants/NAME/recording restart/stop one
   -h, --help              show this help
 `;
 
@@ -138,6 +145,7 @@ export const ConfigFile = z
     tlsCert: z.string(),
     tlsKey: z.string(),
     tlsSelfSigned: z.boolean(),
+    record: z.string(),
   })
   .partial()
   .strict();
@@ -185,6 +193,7 @@ function loadConfigFile(file: string | undefined): FileLayer {
     TLS_CERT: c.tlsCert,
     TLS_KEY: c.tlsKey,
     TLS_SELF_SIGNED: str(c.tlsSelfSigned),
+    RECORD: c.record,
   };
   return { values, lists: { ICE_SERVERS: c.iceServers ?? [], ALLOW_ORIGIN: c.allowOrigins ?? [] } };
 }
@@ -266,6 +275,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'tls-self-signed': { type: 'boolean' },
+        record: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -316,6 +326,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     maxParticipants: count('max-participants', 'MAX_PARTICIPANTS', 200),
   };
   const maxTracks = count('max-tracks', 'MAX_TRACKS', 8);
+  const record = pick('RECORD', v.record);
+  if (record !== undefined && record.trim() === '') throw new ConfigError('--record: needs a directory');
   const maxMessageRate = count('max-message-rate', 'MAX_MESSAGE_RATE', DEFAULT_MAX_MESSAGE_RATE);
   const workersText = pick('WORKERS', v.workers) ?? String(defaultWorkerCount());
   const workers = Number(workersText);
@@ -335,6 +347,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     webRoot: pick('WEB_ROOT', v['web-root']),
     authSecret: checkSecret(pick('AUTH_SECRET', v['auth-secret'])),
     allowedOrigins: parseOrigins(list('ALLOW_ORIGIN', v['allow-origin'])),
+    record: record === undefined ? undefined : path.resolve(record),
     tls: tlsOptions(pick('TLS_CERT', v['tls-cert']), pick('TLS_KEY', v['tls-key']), v['tls-self-signed'] ?? (pick('TLS_SELF_SIGNED', undefined) === 'true' || pick('TLS_SELF_SIGNED', undefined) === '1')),
   };
 }

@@ -7,9 +7,10 @@ import { WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES, ROOM_NAME } from '../protocol/messages.js';
 import { installIceGuard } from '../sfu/ice-guard.js';
 import { AuthError, verifyToken, type RoomClaims } from './auth.js';
-import type { Participant, ParticipantSnapshot } from '../sfu/participant.js';
+import type { Participant } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
+import { ensureRecordDir, RECORDING_PATH } from './recording-api.js';
 import { SfuHost, type HostState } from './sfu-host.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
 import { WorkerPool } from './worker-pool.js';
@@ -34,7 +35,8 @@ export interface FacecastServer {
 export interface ServerState {
   uptimeMs: number;
   rooms: { name: string; participants: string[]; worker?: number }[];
-  peers: ParticipantSnapshot[];
+  /** `recording`: the participant's active recording (--record), else null. */
+  peers: HostState['peers'];
 }
 
 /**
@@ -90,6 +92,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const mounts: Mount[] = defaultMounts(config.webRoot);
   // The SFU: in this thread (--workers 0), or on room worker threads (worker-pool.ts).
   const workerCount = config.workers ?? 0;
+  if (config.record) ensureRecordDir(config.record); // here, so that a bad DIR stops the start with one line
   const host = workerCount > 0 ? undefined : new SfuHost(config, log);
   const pool = workerCount > 0 ? new WorkerPool(config, workerCount, log) : undefined;
   if (pool) await pool.ready();
@@ -111,6 +114,8 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     const path = (req.url ?? '/').split('?')[0];
     if (path?.startsWith('/whip/') || path?.startsWith('/whep/')) return host ? host.handleWhip(req, res) : pool!.handleWhip(req, res);
+    // The recording API goes where the room is, like WHIP (recording-api.ts).
+    if (RECORDING_PATH.test(path ?? '')) return host ? host.handleWhip(req, res) : pool!.handleWhip(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;

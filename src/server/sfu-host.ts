@@ -9,10 +9,12 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
+import { Recordings, type RecordingStatus } from '../sfu/recorder.js';
 import type { RoomClaims } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
+import { handleRecordingApi, RECORDING_PATH } from './recording-api.js';
 import { SignalingSession } from './signaling.js';
 import { WhipEndpoints } from './whip.js';
 
@@ -22,7 +24,8 @@ export type SessionSocket = Pick<WebSocket, 'on' | 'send' | 'close' | 'readyStat
 export interface HostState {
   /** `worker`: the room worker thread it is on (with --workers). */
   rooms: { name: string; participants: string[]; worker?: number }[];
-  peers: ParticipantSnapshot[];
+  /** `recording`: the participant's active recording (--record), else null. */
+  peers: (ParticipantSnapshot & { recording?: RecordingStatus | null })[];
 }
 
 export class SfuHost {
@@ -30,6 +33,8 @@ export class SfuHost {
   readonly rooms: Rooms;
   readonly metrics: Metrics;
   private readonly whip: WhipEndpoints;
+  /** --record DIR: every published camera is recorded (recorder.ts). */
+  readonly recordings: Recordings | undefined;
   private readonly participantOptions;
 
   constructor(
@@ -40,6 +45,7 @@ export class SfuHost {
     this.rooms = new Rooms(config.limits, opts.onRoomGone);
     this.metrics = createMetrics(this.rooms, { defaultMetrics: opts.defaultMetrics });
     this.participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000, forwarding: config.forwarding, maxTracks: config.maxTracks };
+    this.recordings = config.record ? new Recordings(config.record, true, log) : undefined;
     this.whip = new WhipEndpoints({
       rooms: this.rooms,
       log,
@@ -65,20 +71,23 @@ export class SfuHost {
     return participant;
   }
 
-  /** A request under /whip/ or /whep/. */
+  /** A request under /whip/ or /whep/, or the recording API (/api/rooms/ROOM/participants/NAME/recording). */
   handleWhip(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (RECORDING_PATH.test((req.url ?? '/').split('?')[0] ?? '')) return handleRecordingApi(req, res, this.rooms, this.recordings, this.log);
     return this.whip.handle(req, res);
   }
 
   state(): HostState {
     return {
       rooms: this.rooms.list.map((r) => ({ name: r.name, participants: r.participants.map((p) => p.id) })),
-      peers: [...this.participants.values()].map((p) => p.snapshot()),
+      peers: [...this.participants.values()].map((p) => ({ ...p.snapshot(), recording: this.recordings?.status(p) ?? null })),
     };
   }
 
   /** End every call (shutdown). Signaling sockets are the caller's to close first. */
   async close(): Promise<void> {
+    // Recordings are finalized while their publishers are still there (durations, cues written).
+    await this.recordings?.closeAll();
     await this.whip.close();
     await Promise.all([...this.participants.values()].map((p) => p.close('server shutting down')));
     this.rooms.close();
@@ -88,6 +97,7 @@ export class SfuHost {
   private add(p: Participant): void {
     this.participants.set(p.id, p);
     this.metrics.track(p);
+    this.recordings?.watch(p);
     p.once('closed', () => this.participants.delete(p.id));
   }
 }

@@ -231,7 +231,8 @@ export class WorkerPool {
       chunks.push(chunk);
       size += chunk.length;
     }
-    const room = decodeURIComponent(/^\/wh[ie]p\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? '');
+    // /whip/ROOM, /whep/ROOM, and the recording API /api/rooms/ROOM/... (recording-api.ts) go to ROOM's worker.
+    const room = decodeURIComponent(/^\/(?:wh[ie]p|api\/rooms)\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? '');
     const w = room ? this.workerForRoom(room) : this.leastBusy();
     const rid = this.nextRid++;
     const answer = await this.ask<HttpResponseData>(w, { t: 'http', rid, req: { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: new Uint8Array(Buffer.concat(chunks)) } }, 30_000);

@@ -1,0 +1,221 @@
+/**
+ * Recording (--record DIR, the recording API) with a real werift publisher sending realistic
+ * VP8 RTP (Vp8Source): the WebM file is finalized when the publisher leaves, when the recording
+ * is stopped, on server.close() and on SIGTERM, and ffprobe reads it back (codec, duration,
+ * frames). Vp8Source payloads are not decodable VP8, so frames are counted by ffprobe's demuxer
+ * (-count_packets); test/e2e/recording-browser.test.ts decodes a Chromium publisher's recording.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, afterEach, describe, it } from 'node:test';
+import type { FacecastServer } from '../../src/server/server.js';
+import { startTestServer, waitFor } from '../helpers/server.js';
+import { Vp8Source } from '../helpers/vp8-source.js';
+import { TestClient } from '../helpers/werift-client.js';
+
+const FPS = 30;
+
+export interface Probe {
+  codec: string;
+  packets: number;
+  durationS: number;
+}
+
+/** ffprobe's view of a WebM file: the video stream's codec and packet count, the container's duration. */
+export function probe(file: string): Probe {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-count_packets', '-show_entries', 'stream=codec_type,codec_name,nb_read_packets:format=duration', '-of', 'json', file], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(r.status, 0, `ffprobe ${file}: ${r.stderr || r.error?.message}`);
+  const out = JSON.parse(r.stdout) as { streams: { codec_type: string; codec_name: string; nb_read_packets: string }[]; format: { duration?: string } };
+  const video = out.streams.find((s) => s.codec_type === 'video');
+  assert.ok(video, `a video stream in ${file}: ${r.stdout}`);
+  return { codec: video.codec_name, packets: Number(video.nb_read_packets), durationS: Number(out.format.duration ?? NaN) };
+}
+
+/** Duration within ±20% of the publish time, frames within ±20% of 30 fps × duration, VP8. */
+export function assertRecording(p: Probe, publishedS: number, what: string): void {
+  assert.equal(p.codec, 'vp8', `${what}: codec`);
+  assert.ok(Number.isFinite(p.durationS), `${what}: the file has a duration (finalized): ${JSON.stringify(p)}`);
+  assert.ok(Math.abs(p.durationS - publishedS) <= 0.2 * publishedS, `${what}: duration ${p.durationS.toFixed(2)} s vs ${publishedS.toFixed(2)} s published`);
+  const expected = FPS * p.durationS;
+  assert.ok(Math.abs(p.packets - expected) <= 0.2 * expected, `${what}: ${p.packets} frames vs ${expected.toFixed(0)} expected (30 fps × ${p.durationS.toFixed(2)} s)`);
+}
+
+/**
+ * Sends a Vp8Source at 30 fps paced by the wall clock (a late timer sends the frames it owes,
+ * so the media time stays the wall time under load); answers PLIs with keyframes.
+ */
+class Publisher {
+  readonly source = new Vp8Source({ keyframeEvery: 60, bitrate: 500_000 });
+  frames = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+
+  constructor(readonly client: TestClient) {
+    client.pliListeners.push(() => this.source.requestKeyframe());
+  }
+
+  start(): void {
+    this.startedAt = performance.now();
+    this.timer = setInterval(() => {
+      const due = Math.floor(((performance.now() - this.startedAt) / 1000) * FPS) + 1;
+      for (let n = 0; this.frames < due && n < 10; n++, this.frames++) for (const p of this.source.nextFrame()) this.client.sendRtp(p);
+    }, 10);
+  }
+
+  /** Stops sending; the media time sent, in seconds. */
+  stop(): number {
+    clearInterval(this.timer);
+    return this.frames / FPS;
+  }
+}
+
+const webmFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.webm')).sort();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A publisher in `room` as `name`, connected and sending. */
+async function publish(url: string, room: string, name: string): Promise<Publisher> {
+  const client = new TestClient(url);
+  await client.join(room, name);
+  await client.connect();
+  const publisher = new Publisher(client);
+  publisher.start();
+  return publisher;
+}
+
+describe('recording to WebM (werift publisher, ffprobe)', () => {
+  const dirs: string[] = [];
+  const clients: TestClient[] = [];
+  const publishers: Publisher[] = [];
+  let server: FacecastServer | undefined;
+  let child: ChildProcess | undefined;
+  const tempDir = () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'facecast-rec-'));
+    dirs.push(dir);
+    return dir;
+  };
+  const track = (p: Publisher) => {
+    publishers.push(p);
+    clients.push(p.client);
+    return p;
+  };
+
+  afterEach(async () => {
+    for (const p of publishers.splice(0)) p.stop();
+    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+    await server?.close();
+    server = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+  });
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--record DIR: a publisher that leaves leaves a finalized DIR/<room>-<name>-<time>.webm; /api/state shows it meanwhile', async () => {
+    const dir = tempDir();
+    server = await startTestServer({ record: dir });
+    const pub = track(await publish(server.url, 'rec', 'alice'));
+    const rec = await waitFor(
+      () => server!.state().peers.find((p) => p.name === 'alice' && p.recording && p.recording.frames >= 30)?.recording,
+      15_000,
+      'the recording to show 30 frames in /api/state',
+    );
+    assert.equal(rec.state, 'recording');
+    assert.ok(rec.bytes > 10_000, `bytes ${rec.bytes}`);
+    assert.equal(path.dirname(rec.file), dir);
+    assert.match(path.basename(rec.file), /^rec-alice-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.webm$/);
+    const viaHttp = (await (await fetch(`${server.url}/api/state`)).json()) as { peers: { name: string; recording: { file: string } | null }[] };
+    assert.equal(viaHttp.peers.find((p) => p.name === 'alice')?.recording?.file, rec.file);
+
+    await sleep(3000);
+    const publishedS = pub.stop();
+    await pub.client.close(); // leave
+    await waitFor(() => !server!.state().peers.some((p) => p.name === 'alice'), 15_000, 'alice to be gone');
+    const files = webmFiles(dir);
+    assert.deepEqual(files, [path.basename(rec.file)]);
+    const p = await waitFor(() => {
+      const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', rec.file], { encoding: 'utf8' });
+      return r.status === 0 && Number.isFinite(Number(r.stdout.trim())) ? probe(rec.file) : undefined;
+    }, 10_000, 'the file to be finalized (a duration)');
+    assertRecording(p, publishedS, 'after leave');
+    console.log(`# left after ${publishedS.toFixed(2)} s: ${p.packets} frames, ${p.durationS.toFixed(3)} s, ${statSync(rec.file).size} bytes`);
+  });
+
+  it('the API: DELETE finalizes while the publisher stays, POST starts a new file, server.close() finalizes that one; 404/409/405', async () => {
+    const dir = tempDir();
+    server = await startTestServer({ record: dir });
+    const api = `${server.url}/api/rooms/studio/participants/bob/recording`;
+    assert.equal((await fetch(`${server.url}/api/rooms/studio/participants/nobody/recording`, { method: 'POST' })).status, 404);
+    const pub = track(await publish(server.url, 'studio', 'bob'));
+    await waitFor(() => server!.state().peers.find((p) => p.name === 'bob')?.recording?.frames, 15_000, 'the automatic recording');
+    await sleep(2000);
+
+    const sentBefore = pub.frames;
+    const stopped = await fetch(api, { method: 'DELETE' });
+    assert.equal(stopped.status, 200);
+    const first = (await stopped.json()) as { file: string; state: string; frames: number };
+    assert.equal(first.state, 'done');
+    const p1 = probe(first.file); // finalized before the answer: readable at once
+    assertRecording(p1, sentBefore / FPS, 'stopped by DELETE');
+    assert.equal(p1.packets, first.frames, 'the frames the API counted are the frames in the file');
+    assert.equal((await fetch(api, { method: 'DELETE' })).status, 404, 'nothing to stop now');
+    await sleep(1500);
+    assert.equal(server.state().peers.find((p) => p.name === 'bob')?.recording, null, 'not restarted automatically after a stop');
+
+    const started = await fetch(api, { method: 'POST' });
+    assert.equal(started.status, 201);
+    const second = (await started.json()) as { file: string };
+    assert.notEqual(second.file, first.file);
+    assert.equal((await fetch(api, { method: 'POST' })).status, 200, 'already recording');
+    assert.equal((await fetch(api, { method: 'PUT' })).status, 405);
+    const framesAtStart = pub.frames;
+    await waitFor(() => server!.state().peers.find((p) => p.name === 'bob')?.recording?.frames, 15_000, 'the second recording');
+    await sleep(2500);
+    const sentSecond = (pub.frames - framesAtStart) / FPS;
+    await server.close(); // graceful shutdown while bob still publishes
+    server = undefined;
+    pub.stop();
+    assertRecording(probe(second.file), sentSecond, 'stopped by server.close()');
+    assert.deepEqual(webmFiles(dir), [path.basename(first.file), path.basename(second.file)].sort());
+
+    const off = await startTestServer();
+    try {
+      const res = await fetch(`${off.url}/api/rooms/studio/participants/bob/recording`, { method: 'POST' });
+      assert.equal(res.status, 409, 'recording is off without --record');
+    } finally {
+      await off.close();
+    }
+  });
+
+  it('SIGTERM: `facecast serve --record DIR` finalizes the recording of a publisher still sending, and exits 0', async () => {
+    const dir = tempDir();
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--log-level', 'info', '--record', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+    let out = '';
+    child.stdout!.on('data', (d) => (out += String(d)));
+    child.stderr!.on('data', (d) => (out += String(d)));
+    const url = await waitFor(() => /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1], 30_000, 'the server to listen');
+    const pub = track(await publish(url, 'live', 'carol'));
+    const file = await waitFor(async () => {
+      const state = (await (await fetch(`${url}/api/state`)).json()) as { peers: { name: string; recording: { file: string; frames: number } | null }[] };
+      const rec = state.peers.find((p) => p.name === 'carol')?.recording;
+      return rec && rec.frames > 0 ? rec.file : undefined;
+    }, 15_000, 'the recording to start');
+    const framesAtStart = pub.frames;
+    await sleep(3000);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, out.slice(-2000));
+    const sentS = (pub.frames - framesAtStart) / FPS;
+    pub.stop();
+    assert.match(out, /recording finalized/);
+    const p = probe(file);
+    assertRecording(p, sentS, 'stopped by SIGTERM');
+    console.log(`# SIGTERM after ~${sentS.toFixed(2)} s: ${p.packets} frames, ${p.durationS.toFixed(3)} s`);
+  });
+});
