@@ -60,6 +60,17 @@ const LAYER_WAIT_MS = 1000;
 const MAX_PENDING = 300;
 /** Audio silent this long while video flows: its track is closed so that video need not wait for it. */
 const AUDIO_GIVE_UP_MS = 3000;
+/**
+ * A microphone often comes a renegotiation after the camera (the room page adds it later): the
+ * file (whose tracks are fixed when it is opened) waits this long for one, holding the video.
+ */
+const AUDIO_WAIT_MS = 2000;
+/**
+ * The bandwidth a recording "has" (bps), counted among the publisher's subscribers' estimates:
+ * the SFU's REMB to the publisher is the largest of them, so a recording never caps what the
+ * publisher may send (a lone publisher would otherwise get no REMB at all).
+ */
+const RECORDER_ESTIMATE_BPS = 2_500_000;
 
 /** One RTP stream's way to frames: jitter buffer, depacketizer, time line. */
 class StreamPipe {
@@ -68,6 +79,8 @@ class StreamPipe {
   private firstTs: number | undefined;
   private lastTs = 0;
   private extended = 0;
+  /** Padding-only packets left out so far. */
+  private skipped = 0;
 
   constructor(
     readonly source: InboundTrack,
@@ -81,6 +94,17 @@ class StreamPipe {
     this.depacketizer = new DepacketizeCallback(codec, source.kind === 'video' ? { isFinalPacketInSequence: (h) => h.marker } : {});
     this.jitter.pipe((out) => {
       if (out.isPacketLost) onLoss();
+      const rtp = out.rtp;
+      if (rtp) {
+        // Padding-only packets (Chromium's bandwidth probes on the media SSRC) carry no media,
+        // and werift's VP8 depacketizer throws on an empty payload, losing the frame around it:
+        // drop them here, and number the packets after them on (in our copies) without the gap.
+        if (rtp.payload.length === 0) {
+          this.skipped++;
+          return;
+        }
+        if (this.skipped) rtp.header.sequenceNumber = (rtp.header.sequenceNumber - this.skipped) & 0xffff;
+      }
       this.depacketizer.input(out);
     });
     this.depacketizer.pipe((out) => {
@@ -116,12 +140,16 @@ class StreamPipe {
  * optionally one audio track into `file`. Attach tracks with addTrack(); stop() finalizes.
  */
 export class Recorder implements PacketSink {
+  readonly estimateBps = RECORDER_ESTIMATE_BPS;
   private readonly layers = new Set<InboundTrack>();
   private group: string | undefined;
   private audio: InboundTrack | undefined;
   private video: StreamPipe | undefined;
   private audioPipe: StreamPipe | undefined;
   private output: Output | undefined;
+  /** When the recording began (first keyframe) and the file is not open yet: open it by this time. */
+  private openBy = 0;
+  private open: (() => void) | undefined;
   private videoSource: EncodedVideoPacketSource | undefined;
   private audioSource: EncodedAudioPacketSource | undefined;
   private t0 = 0;
@@ -171,6 +199,7 @@ export class Recorder implements PacketSink {
     } else if (!this.audio && !this.output && track.mimeType.toLowerCase().endsWith('/opus')) {
       this.audio = track;
       track.addSink(this);
+      this.open?.(); // the file was waiting for a microphone
     }
   }
 
@@ -182,6 +211,7 @@ export class Recorder implements PacketSink {
       return;
     }
     if (!this.layers.has(from)) return;
+    if (this.open && performance.now() >= this.openBy) this.open();
     if (keyframe && from !== this.video?.source && this.wants(from)) this.switchTo(from);
     if (this.video?.source === from) this.video.input(packet);
   }
@@ -210,7 +240,7 @@ export class Recorder implements PacketSink {
   }
 
   private switchTo(layer: InboundTrack): void {
-    if (!this.output) this.begin(layer);
+    if (this.t0 === 0) this.begin(layer);
     const from = this.video?.source.rid;
     this.video = new StreamPipe(layer, this.elapsedS(), (data, key, t) => this.addVideo(data, key, t), () => this.lost());
     this.needKeyframe = true;
@@ -222,8 +252,29 @@ export class Recorder implements PacketSink {
     return (performance.now() - this.t0) / 1000;
   }
 
+  /** The recording begins (its time line starts) at this layer's keyframe; the file opens now or a little later. */
   private begin(layer: InboundTrack): void {
     this.t0 = performance.now();
+    this.info.state = 'recording';
+    this.info.startedAt = new Date().toISOString();
+    this.log?.info({ file: this.file, layer: layer.rid ?? null, width: layer.width, height: layer.height }, 'recording started');
+    const opened = new Promise<void>((resolve) => {
+      this.open = () => {
+        this.open = undefined;
+        this.openFile();
+        resolve();
+      };
+    });
+    this.openBy = this.t0 + (this.audio ? 0 : AUDIO_WAIT_MS);
+    if (this.audio) this.open!();
+    // Frames queue up behind the opening.
+    this.enqueue(async () => {
+      await opened;
+      await this.output!.start();
+    });
+  }
+
+  private openFile(): void {
     this.output = new Output({ format: new WebMOutputFormat(), target: new FilePathTarget(this.file) });
     this.videoSource = new EncodedVideoPacketSource('vp8');
     this.output.addVideoTrack(this.videoSource);
@@ -232,11 +283,7 @@ export class Recorder implements PacketSink {
       this.output.addAudioTrack(this.audioSource);
       this.lastAudioAt = performance.now();
     }
-    this.info.state = 'recording';
-    this.info.startedAt = new Date().toISOString();
-    const output = this.output;
-    this.enqueue(() => output.start());
-    this.log?.info({ file: this.file, layer: layer.rid ?? null, width: layer.width, height: layer.height, audio: !!this.audioSource }, 'recording started');
+    this.log?.info({ file: this.file, audio: !!this.audioSource }, 'recording file opened');
   }
 
   private startAudio(track: InboundTrack, first: RtpPacket): void {
@@ -250,9 +297,8 @@ export class Recorder implements PacketSink {
   }
 
   private addVideo(data: Buffer, keyframe: boolean, timeS: number): void {
-    const source = this.videoSource;
     const layer = this.video?.source;
-    if (!source || !layer) return;
+    if (!layer) return;
     if (this.needKeyframe && !keyframe) return;
     if (this.pending > MAX_PENDING) {
       this.needKeyframe = true;
@@ -271,7 +317,7 @@ export class Recorder implements PacketSink {
     this.info.frames++;
     this.info.bytes += data.length;
     this.info.durationMs = Math.max(this.info.durationMs, Math.round((t + this.videoStepS) * 1000));
-    this.enqueue(() => source.add(packet, meta));
+    this.enqueue(() => this.videoSource!.add(packet, meta));
   }
 
   private addAudio(data: Buffer, timeS: number): void {
@@ -306,6 +352,7 @@ export class Recorder implements PacketSink {
   private tick(): void {
     if (!this.accepting) return;
     const layers = [...this.layers].filter((l) => !l.isClosed);
+    if (this.open && performance.now() >= this.openBy) this.open();
     if (this.layers.size > 0 && layers.length === 0) {
       // Every layer ended (the publisher left or the track closed): finalize.
       void this.stop();
@@ -346,6 +393,7 @@ export class Recorder implements PacketSink {
     // What the jitter buffers still hold goes into the file too.
     this.video?.flush();
     this.audioPipe?.flush();
+    this.open?.();
     const output = this.output;
     if (!output) {
       this.info.state = 'empty';

@@ -6,45 +6,18 @@
  * (-count_packets); test/e2e/recording-browser.test.ts decodes a Chromium publisher's recording.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import type { FacecastServer } from '../../src/server/server.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
+import { assertRecording, hasDuration, probe } from '../helpers/webm-probe.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
 import { TestClient } from '../helpers/werift-client.js';
 
 const FPS = 30;
-
-export interface Probe {
-  codec: string;
-  packets: number;
-  durationS: number;
-}
-
-/** ffprobe's view of a WebM file: the video stream's codec and packet count, the container's duration. */
-export function probe(file: string): Probe {
-  const r = spawnSync('ffprobe', ['-v', 'error', '-count_packets', '-show_entries', 'stream=codec_type,codec_name,nb_read_packets:format=duration', '-of', 'json', file], {
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  assert.equal(r.status, 0, `ffprobe ${file}: ${r.stderr || r.error?.message}`);
-  const out = JSON.parse(r.stdout) as { streams: { codec_type: string; codec_name: string; nb_read_packets: string }[]; format: { duration?: string } };
-  const video = out.streams.find((s) => s.codec_type === 'video');
-  assert.ok(video, `a video stream in ${file}: ${r.stdout}`);
-  return { codec: video.codec_name, packets: Number(video.nb_read_packets), durationS: Number(out.format.duration ?? NaN) };
-}
-
-/** Duration within ±20% of the publish time, frames within ±20% of 30 fps × duration, VP8. */
-export function assertRecording(p: Probe, publishedS: number, what: string): void {
-  assert.equal(p.codec, 'vp8', `${what}: codec`);
-  assert.ok(Number.isFinite(p.durationS), `${what}: the file has a duration (finalized): ${JSON.stringify(p)}`);
-  assert.ok(Math.abs(p.durationS - publishedS) <= 0.2 * publishedS, `${what}: duration ${p.durationS.toFixed(2)} s vs ${publishedS.toFixed(2)} s published`);
-  const expected = FPS * p.durationS;
-  assert.ok(Math.abs(p.packets - expected) <= 0.2 * expected, `${what}: ${p.packets} frames vs ${expected.toFixed(0)} expected (30 fps × ${p.durationS.toFixed(2)} s)`);
-}
 
 /**
  * Sends a Vp8Source at 30 fps paced by the wall clock (a late timer sends the frames it owes,
@@ -139,10 +112,7 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     await waitFor(() => !server!.state().peers.some((p) => p.name === 'alice'), 15_000, 'alice to be gone');
     const files = webmFiles(dir);
     assert.deepEqual(files, [path.basename(rec.file)]);
-    const p = await waitFor(() => {
-      const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', rec.file], { encoding: 'utf8' });
-      return r.status === 0 && Number.isFinite(Number(r.stdout.trim())) ? probe(rec.file) : undefined;
-    }, 10_000, 'the file to be finalized (a duration)');
+    const p = await waitFor(() => (hasDuration(rec.file) ? probe(rec.file) : undefined), 10_000, 'the file to be finalized (a duration)');
     assertRecording(p, publishedS, 'after leave');
     console.log(`# left after ${publishedS.toFixed(2)} s: ${p.packets} frames, ${p.durationS.toFixed(3)} s, ${statSync(rec.file).size} bytes`);
   });
