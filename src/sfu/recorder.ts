@@ -95,6 +95,9 @@ class StreamPipe {
     this.jitter.pipe((out) => {
       if (out.isPacketLost) onLoss();
       const rtp = out.rtp;
+      // werift's jitter buffer can hand out a packet twice (after a loss timeout, then again on
+      // flush) when the depacketizer has already cleared it: skip those.
+      if (rtp && !rtp.payload) return;
       if (rtp) {
         // Padding-only packets (Chromium's bandwidth probes on the media SSRC) carry no media,
         // and werift's VP8 depacketizer throws on an empty payload, losing the frame around it:

@@ -78,3 +78,15 @@ export function decode(file: string): { ok: boolean; frames: number; stderr: str
   });
   return { ok: r.status === 0 && r.stderr.trim() === '' && count.status === 0, frames: Number.parseInt(count.stdout.trim(), 10), stderr: `${r.stderr}${count.stderr}`.trim() };
 }
+
+/** The video keyframes' times (s), from the container's block flags. */
+export function keyframeTimes(file: string): number[] {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', file], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, `ffprobe ${file}: ${r.stderr}`);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split(','))
+    .filter(([, flags]) => flags?.startsWith('K'))
+    .map(([t]) => Number(t));
+}

@@ -7,13 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
+import { RtpHeader, RtpPacket } from 'werift';
+import { ConfigError, parseServeArgs, SERVE_HELP } from '../../src/server/config.js';
 import type { FacecastServer } from '../../src/server/server.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
-import { assertRecording, hasDuration, probe } from '../helpers/webm-probe.js';
+import { assertRecording, hasDuration, keyframeTimes, probe } from '../helpers/webm-probe.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
 import { TestClient } from '../helpers/werift-client.js';
 
@@ -21,11 +23,18 @@ const FPS = 30;
 
 /**
  * Sends a Vp8Source at 30 fps paced by the wall clock (a late timer sends the frames it owes,
- * so the media time stays the wall time under load); answers PLIs with keyframes.
+ * so the media time stays the wall time under load); answers PLIs with keyframes. Like
+ * Chromium probing for bandwidth, it sends a padding-only packet (no payload) after every third
+ * frame, in the same sequence number space.
  */
 class Publisher {
   readonly source = new Vp8Source({ keyframeEvery: 60, bitrate: 500_000 });
   frames = 0;
+  /** Leave out the second packet of this frame (a loss the SFU cannot repair: nothing resends it). */
+  dropInFrame = -1;
+  /** performance.now() when that frame went out. */
+  droppedAt = Infinity;
+  private seq = Math.floor(Math.random() * 0x10000);
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
 
@@ -37,8 +46,28 @@ class Publisher {
     this.startedAt = performance.now();
     this.timer = setInterval(() => {
       const due = Math.floor(((performance.now() - this.startedAt) / 1000) * FPS) + 1;
-      for (let n = 0; this.frames < due && n < 10; n++, this.frames++) for (const p of this.source.nextFrame()) this.client.sendRtp(p);
+      for (let n = 0; this.frames < due && n < 10; n++) this.sendFrame();
     }, 10);
+  }
+
+  private sendFrame(): void {
+    const packets = this.source.nextFrame();
+    packets.forEach((p, i) => {
+      p.header.sequenceNumber = this.seq++ & 0xffff;
+      if (this.frames === this.dropInFrame && i === 1) {
+        this.droppedAt = performance.now();
+        return;
+      }
+      this.client.sendRtp(p);
+    });
+    if (++this.frames % 3 === 0) {
+      const last = packets.at(-1)!.header;
+      const header = new RtpHeader({ ssrc: last.ssrc, payloadType: last.payloadType, sequenceNumber: this.seq++ & 0xffff, timestamp: last.timestamp, padding: true, paddingSize: 224 });
+      // werift's sender writes header + payload only: the padding goes in as the payload (its last byte the count).
+      const padding = Buffer.alloc(224);
+      padding[223] = 224;
+      this.client.sendRtp(new RtpPacket(header, padding));
+    }
   }
 
   /** Stops sending; the media time sent, in seconds. */
@@ -90,6 +119,28 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('config: --record DIR, FACECAST_RECORD, the config file key "record" (made absolute), in --help; a DIR that cannot be made stops the start', async () => {
+    const record = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      const c = parseServeArgs(argv, env);
+      assert.ok(c !== 'help');
+      return c.record;
+    };
+    assert.equal(record([]), undefined, 'off by default');
+    assert.equal(record(['--record', 'recs']), path.resolve('recs'));
+    assert.equal(record([], { FACECAST_RECORD: '/srv/recs' }), '/srv/recs');
+    const file = path.join(tempDir(), 'facecast.json');
+    writeFileSync(file, JSON.stringify({ record: '/from/file' }));
+    assert.equal(record(['--config', file]), '/from/file');
+    assert.equal(record(['--config', file, '--record', '/flag']), '/flag', 'the flag wins');
+    writeFileSync(file, JSON.stringify({ record: true }));
+    assert.throws(() => parseServeArgs(['--config', file], {}), (err: Error) => err instanceof ConfigError && /key "record"/.test(err.message));
+    assert.throws(() => parseServeArgs(['--record', ''], {}), ConfigError);
+    assert.match(SERVE_HELP, /--record DIR/);
+    const notDir = path.join(tempDir(), 'a-file');
+    writeFileSync(notDir, '');
+    await assert.rejects(startTestServer({ record: path.join(notDir, 'recs') }), /^Error: --record .*a-file\/recs: ENOTDIR/);
+  });
+
   it('--record DIR: a publisher that leaves leaves a finalized DIR/<room>-<name>-<time>.webm; /api/state shows it meanwhile', async () => {
     const dir = tempDir();
     server = await startTestServer({ record: dir });
@@ -114,7 +165,35 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     assert.deepEqual(files, [path.basename(rec.file)]);
     const p = await waitFor(() => (hasDuration(rec.file) ? probe(rec.file) : undefined), 10_000, 'the file to be finalized (a duration)');
     assertRecording(p, publishedS, 'after leave');
-    console.log(`# left after ${publishedS.toFixed(2)} s: ${p.packets} frames, ${p.durationS.toFixed(3)} s, ${statSync(rec.file).size} bytes`);
+    // Every frame sent is in the file (the padding between them taken out), but the last few in flight.
+    assert.ok(p.packets >= 0.95 * pub.frames, `${p.packets} frames in the file, ${pub.frames} sent`);
+    console.log(`# left after ${publishedS.toFixed(2)} s: ${pub.frames} frames sent, ${p.packets} in the file, ${p.durationS.toFixed(3)} s, ${statSync(rec.file).size} bytes`);
+  });
+
+  it('a lost packet: the broken frames are left out and the recording goes on from the keyframe it asks for', async () => {
+    const dir = tempDir();
+    server = await startTestServer({ record: dir });
+    const client = new TestClient(server.url);
+    await client.join('lossy', 'dave');
+    await client.connect();
+    const pub = track(new Publisher(client));
+    pub.dropInFrame = 40; // keyframes come at frames 0, 60, 120: this one is in the middle of a GOP
+    pub.start();
+    const rec = await waitFor(() => server!.state().peers.find((p) => p.name === 'dave')?.recording, 15_000, 'the recording');
+    await waitFor(() => pub.frames > 100, 15_000, 'frame 100 sent');
+    const pliAfterLoss = client.pliTimes.filter((t) => t > pub.droppedAt).length;
+    const publishedS = pub.stop();
+    await client.close();
+    await waitFor(() => hasDuration(rec.file), 15_000, 'the file to be finalized');
+    const p = probe(rec.file);
+    assertRecording(p, publishedS, 'with a lost packet');
+    // Frames 0-39 and everything from the requested keyframe on; not the broken GOP's tail.
+    const keys = keyframeTimes(rec.file);
+    const extra = keys.filter((t) => t > 40 / FPS && t < 60 / FPS - 0.01);
+    assert.equal(extra.length, 1, `one keyframe between frame 40 and frame 60 (asked for after the loss): ${JSON.stringify(keys)}`);
+    assert.ok(pliAfterLoss >= 1, 'the publisher was asked for a keyframe after the loss');
+    assert.ok(p.packets < pub.frames - 1, `the frames after the loss up to that keyframe are left out: ${p.packets} of ${pub.frames}`);
+    console.log(`# a lost packet at frame 40: keyframe asked for, ${pub.frames - p.packets} frames left out, keyframes at ${keys.map((t) => t.toFixed(2)).join(', ')} s`);
   });
 
   it('the API: DELETE finalizes while the publisher stays, POST starts a new file, server.close() finalizes that one; 404/409/405', async () => {
