@@ -165,6 +165,8 @@ export class Recorder implements PacketSink {
   private lastAudioS = -1;
   private videoStepS = 1 / 30;
   private lastAudioAt = 0;
+  private lastVideoAt = 0;
+  private videoGap = false;
   private videoConfigured = false;
   private audioConfigured = false;
   private audioClosed = false;
@@ -308,6 +310,8 @@ export class Recorder implements PacketSink {
       return;
     }
     this.needKeyframe = false;
+    this.lastVideoAt = performance.now();
+    this.videoGap = false;
     // Times only go forward (a layer switch re-anchors the time line).
     const t = Math.max(timeS, this.lastVideoS + 0.001, 0);
     if (this.lastVideoS >= 0) this.videoStepS = Math.min(0.5, Math.max(0.001, t - this.lastVideoS));
@@ -326,6 +330,13 @@ export class Recorder implements PacketSink {
   private addAudio(data: Buffer, timeS: number): void {
     const source = this.audioSource;
     if (!source || this.audioClosed || timeS < 0 || this.pending > MAX_PENDING) return;
+    // The muxer holds audio until video of the same time comes: while the camera sends nothing
+    // (paused), audio is left out rather than piling up in memory.
+    if (performance.now() - this.lastVideoAt > AUDIO_GIVE_UP_MS) {
+      if (!this.videoGap) this.log?.warn({ file: this.file }, 'recording: no video for 3 s, audio left out until it comes back');
+      this.videoGap = true;
+      return;
+    }
     const t = Math.max(timeS, this.lastAudioS + 0.001);
     this.lastAudioS = t;
     this.lastAudioAt = performance.now();
