@@ -242,9 +242,10 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     }
   });
 
-  it('SIGTERM: `facecast serve --record DIR` finalizes the recording of a publisher still sending, and exits 0', async () => {
+  it('SIGTERM: `facecast serve --record DIR --workers 2` (the room on a worker thread; the API routed there) finalizes the recording of a publisher still sending, and exits 0', async () => {
     const dir = tempDir();
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--log-level', 'info', '--record', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--log-level', 'info', '--record', dir, '--workers', '2'];
+    child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     let out = '';
     child.stdout!.on('data', (d) => (out += String(d)));
@@ -257,6 +258,9 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
       return rec && rec.frames > 0 ? rec.file : undefined;
     }, 15_000, 'the recording to start');
     const framesAtStart = pub.frames;
+    const viaApi = await fetch(`${url}/api/rooms/live/participants/carol/recording`);
+    assert.equal(viaApi.status, 200, 'the API finds the recording on the room\'s worker');
+    assert.equal(((await viaApi.json()) as { file: string }).file, file);
     await sleep(3000);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, out.slice(-2000));
