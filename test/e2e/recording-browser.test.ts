@@ -59,7 +59,7 @@ describe('recording Chromium room pages to WebM (--record DIR, ffmpeg decodes th
   after(async () => {
     await browser?.close();
     await server?.close();
-    if (dir && !process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+    if (dir && !process.env.FACECAST_KEEP_RECORDINGS) rmSync(dir, { recursive: true, force: true });
   });
 
   /** Open the room page as `name`, let it publish PUBLISH_MS from the first recorded frame, close it; the finalized file's facts. */

@@ -90,3 +90,10 @@ export function keyframeTimes(file: string): number[] {
     .filter(([, flags]) => flags?.startsWith('K'))
     .map(([t]) => Number(t));
 }
+
+/** Every video packet's time (s) in file order. */
+export function frameTimes(file: string): number[] {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, `ffprobe ${file}: ${r.stderr}`);
+  return r.stdout.trim().split('\n').map(Number);
+}
