@@ -91,6 +91,8 @@ export interface NetSession {
   sfu(): Promise<SfuCounters>;
   /** Times (Date.now()) at which rx's framesDecoded was seen to grow, with the count. */
   frameTimes(): Promise<{ t: number; f: number }[]>;
+  /** Times (Date.now(), ±50 ms) at which rx's pliCount was seen to grow, with the count. */
+  pliTimes(): Promise<{ t: number; n: number }[]>;
   /** Measure from a mark taken with mark() to now. */
   mark(): Promise<Mark>;
   since(mark: Mark): Promise<Window>;
@@ -161,7 +163,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
  */
 const SAMPLER = `(() => {
   if (window.__net) return;
-  const net = { frames: [], last: null, busy: false, error: null };
+  const net = { frames: [], plis: [], last: null, busy: false, error: null };
   window.__net = net;
   setInterval(async () => {
     const pc = window.facecastRoom && window.facecastRoom.pc;
@@ -182,6 +184,8 @@ const SAMPLER = `(() => {
       const f = num('framesDecoded');
       const lastF = net.frames.length ? net.frames[net.frames.length - 1].f : -1;
       if (f !== lastF) net.frames.push({ t, f });
+      const p = num('pliCount');
+      if (p !== (net.plis.length ? net.plis[net.plis.length - 1].n : 0)) net.plis.push({ t, n: p });
       net.last = {
         t,
         framesDecoded: f,
@@ -293,6 +297,7 @@ export async function startNetSession(opts: SessionOptions): Promise<NetSession>
         subKeyframeRequests: sub?.keyframeRequestsIn ?? 0,
       };
     };
+    const pliTimes = () => rx.evaluate(() => (window as unknown as { __net?: { plis: { t: number; n: number }[] } }).__net?.plis ?? []);
     const frameTimes = () => rx.evaluate(() => (window as unknown as { __net?: { frames: { t: number; f: number }[] } }).__net?.frames ?? []);
 
     // Connected through the relay, and rx decodes tx.
@@ -376,15 +381,35 @@ export async function startNetSession(opts: SessionOptions): Promise<NetSession>
       };
     };
 
-    return { relay, url, tx, rx, inbound, sfu: sfuCounters, frameTimes, mark, since, close };
+    return { relay, url, tx, rx, inbound, sfu: sfuCounters, frameTimes, pliTimes, mark, since, close };
   } catch (err) {
     await close();
     throw err;
   }
 }
 
-/** After an outage that ended at `end` (Date.now()): ms from then to the first newly decoded frame, or null if none by `until`. */
+/**
+ * After an outage that ended at `end` (Date.now()): ms from then to the first newly
+ * decoded frame, or null if none (yet). That first frame can be a stale one: a frame
+ * that was waiting for a retransmission when the outage began and completes as soon
+ * as NACKs get through again, with nothing decodable after it until a keyframe.
+ */
 export function recoveryMs(frames: { t: number; f: number }[], end: number, until = Infinity): number | null {
   const first = frames.find((x) => x.t > end && x.t <= until);
   return first ? first.t - end : null;
+}
+
+/**
+ * Video resumed for good: ms from `end` to the first newly decoded frame after which at
+ * least `run` more frames are decoded within `withinMs` (default 10 within 1 s), or
+ * null if that has not happened (yet).
+ */
+export function resumedMs(frames: { t: number; f: number }[], end: number, run = 10, withinMs = 1000): number | null {
+  for (let i = 0; i < frames.length; i++) {
+    const a = frames[i]!;
+    if (a.t <= end) continue;
+    // The count at a.t is the first new frame(s); look for `run` more within the window.
+    if (frames.some((b) => b.t > a.t && b.t <= a.t + withinMs && b.f >= a.f + run)) return a.t - end;
+  }
+  return null;
 }

@@ -20,7 +20,7 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { ensureFaceY4m } from '../../test/helpers/face-fixture.js';
-import { recoveryMs, startNetSession, type Window } from './harness.js';
+import { recoveryMs, resumedMs, startNetSession, type Window } from './harness.js';
 import { NO_IMPAIRMENT, type Impairment } from './relay.js';
 
 const { values } = parseArgs({
@@ -58,7 +58,10 @@ interface Row {
   window: Window;
   /** Outage only: ms from the end of the outage to the first newly decoded frame. */
   recoveryMs: number | null;
-  /** Longest gap outside the outage itself (outage scenario: before it starts). */
+  /** Outage only: ms from the end of the outage to the first new frame followed by 10 more within 1 s. */
+  resumedMs: number | null;
+  /** Outage only: when rx's first PLI since the outage began was seen, ms after the end of the outage (negative: during it). */
+  pliMs: number | null;
   error?: string;
 }
 
@@ -72,6 +75,8 @@ async function runScenario(s: Scenario, y4m: string): Promise<Row> {
     session.relay.setImpairment(s.impairment);
     const m = await session.mark();
     let recovery: number | null = null;
+    let resumed: number | null = null;
+    let pli: number | null = null;
     if (s.outage) {
       const before = Math.max(2, Math.floor((seconds - OUTAGE_MS / 1000) / 2));
       await new Promise((r) => setTimeout(r, before * 1000));
@@ -79,13 +84,17 @@ async function runScenario(s: Scenario, y4m: string): Promise<Row> {
       log(`${s.name}: outage until ${new Date(end).toISOString()}`);
       const rest = Math.max(0, m.t + seconds * 1000 - Date.now());
       await new Promise((r) => setTimeout(r, rest));
-      recovery = recoveryMs(await session.frameTimes(), end);
+      const frames = await session.frameTimes();
+      recovery = recoveryMs(frames, end);
+      resumed = resumedMs(frames, end);
+      const p = (await session.pliTimes()).find((x) => x.t > end - OUTAGE_MS);
+      pli = p ? p.t - end : null;
     } else {
       await new Promise((r) => setTimeout(r, seconds * 1000));
     }
     const w = await session.since(m);
-    log(`${s.name}: ${w.framesDecoded} frames (${w.decodedFps.toFixed(1)} fps), longest gap ${w.longestGapMs} ms, freezes ${w.freezeCount} (${w.totalFreezesDurationS.toFixed(2)} s), NACKs ${w.nackCount}, retransmissions ${w.sfu.subRetransmissions}${s.outage ? `, recovery ${recovery} ms` : ''}`);
-    return { scenario: s.name, what: s.what, window: w, recoveryMs: recovery };
+    log(`${s.name}: ${w.framesDecoded} frames (${w.decodedFps.toFixed(1)} fps), longest gap ${w.longestGapMs} ms, freezes ${w.freezeCount} (${w.totalFreezesDurationS.toFixed(2)} s), NACKs ${w.nackCount}, retransmissions ${w.sfu.subRetransmissions}${s.outage ? `, first new frame ${recovery} ms, resumed ${resumed} ms after the outage, rx's first PLI at ${pli} ms` : ''}`);
+    return { scenario: s.name, what: s.what, window: w, recoveryMs: recovery, resumedMs: resumed, pliMs: pli };
   } finally {
     await session.close();
   }
@@ -101,7 +110,7 @@ for (const s of scenarios) {
     rows.push(await runScenario(s, fixture.path));
   } catch (err) {
     log(`${s.name} failed: ${err instanceof Error ? err.message : String(err)}`);
-    rows.push({ scenario: s.name, what: s.what, window: null as unknown as Window, recoveryMs: null, error: err instanceof Error ? err.message.slice(0, 500) : String(err) });
+    rows.push({ scenario: s.name, what: s.what, window: null as unknown as Window, recoveryMs: null, resumedMs: null, pliMs: null, error: err instanceof Error ? err.message.slice(0, 500) : String(err) });
   }
 }
 
@@ -129,14 +138,14 @@ if (!values['no-record']) {
       `(bench/net/relay.ts: the kernel here has no netem), both ways, on both legs (tx→SFU and SFU→rx). Warm-up ${warmup} s without impairment, ` +
       `then ${seconds} s measured. rx's inbound-rtp video (getStats, sampled every 50 ms); longest gap = longest time without a new decoded frame; ` +
       `NACKs/PLIs = what rx sent; retrans. = packets the SFU resent to rx from its cache; lost = rx's packetsLost after retransmission. ` +
-      `One run per scenario, fresh SFU and browser each. Machine: ${machine}.`,
+      `Resumed = first new frame followed by 10 more within 1 s. One run per scenario, fresh SFU and browsers each. Machine: ${machine}.`,
     '',
-    '| scenario | decoded fps | longest gap ms | freezes (total s) | NACKs rx sent | SFU retrans. to rx | NACK misses | PLIs rx sent | packets lost | relay dropped (up/down) | recovery after outage ms |',
+    '| scenario | decoded fps | longest gap ms | freezes (total s) | NACKs rx sent | SFU retrans. to rx | NACK misses | PLIs rx sent | packets lost | relay dropped (up/down) | after outage: first new frame / resumed / first PLI from rx, ms |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       if (!r.window) return `| ${r.scenario} | failed: ${r.error?.replace(/\|/g, '/').slice(0, 200)} | | | | | | | | | |`;
       const w = r.window;
-      return `| ${r.scenario}: ${r.what} | ${f1(w.decodedFps)} | ${w.longestGapMs} | ${w.freezeCount} (${f1(w.totalFreezesDurationS)}) | ${w.nackCount} | ${w.sfu.subRetransmissions} | ${w.sfu.subNackMisses} | ${w.pliCount} | ${w.packetsLost} | ${w.relay.up.droppedLoss + w.relay.up.droppedOutage} / ${w.relay.down.droppedLoss + w.relay.down.droppedOutage} | ${r.recoveryMs ?? '-'} |`;
+      return `| ${r.scenario}: ${r.what} | ${f1(w.decodedFps)} | ${w.longestGapMs} | ${w.freezeCount} (${f1(w.totalFreezesDurationS)}) | ${w.nackCount} | ${w.sfu.subRetransmissions} | ${w.sfu.subNackMisses} | ${w.pliCount} | ${w.packetsLost} | ${w.relay.up.droppedLoss + w.relay.up.droppedOutage} / ${w.relay.down.droppedLoss + w.relay.down.droppedOutage} | ${r.recoveryMs === null && r.resumedMs === null ? '-' : `${r.recoveryMs ?? 'none'} / ${r.resumedMs ?? 'none'} / ${r.pliMs ?? 'none'}`} |`;
     }),
     '',
   ];
