@@ -130,7 +130,10 @@ async function startSfu(relay: TurnRelay): Promise<{ child: ChildProcess; url: s
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the SFU did not start in 30 s: ${out}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the SFU did not start in 30 s: ${out}`));
+    }, 30_000);
     const onData = () => {
       const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
       if (m) {

@@ -2,16 +2,18 @@
  * `npm run bench:net`: video through facecast over a bad network, measured with
  * real Chromium receivers. For each scenario, a fresh SFU (child process), a TURN
  * relay that impairs what it relays (bench/net/relay.ts, a user-space stand-in
- * for `tc netem`, which this kernel lacks) and one headless Chromium with two
- * room pages, tx and rx, both `?relay=1` (every packet to and from the SFU, both
+ * for `tc netem`, which this kernel lacks) and two headless Chromiums with a room
+ * page each, tx and rx, both `?relay=1` (every packet to and from the SFU, both
  * ways, crosses the relay). After rx decodes tx and a warm-up, the impairment is
  * switched on for `--seconds`; rx's inbound-rtp video (getStats every 50 ms) and
  * the SFU's /api/state give decoded fps, freezes, the longest gap between decoded
  * frames, NACKs, retransmissions and PLIs. The outage scenario drops everything
  * for 3 s in the middle of the window and measures the time from the end of the
- * outage to rx's first newly decoded frame.
+ * outage to rx's first newly decoded frame, and to video resumed (that frame
+ * followed by 10 more within 1 s).
  *
- * Options: --seconds N (default 20), --warmup N (default 5), --only NAME[,NAME],
+ * Options: --seconds N (default 20), --warmup N (default 5), --only NAME[,NAME], --runs N (each
+ *          scenario N times, default 1; freezes under loss come and go, see docs/BENCHMARKS.md),
  *          --no-record (do not append to docs/BENCHMARKS.md)
  * All traffic on 127.0.0.1 (run via scripts/in-netns.mjs).
  */
@@ -28,11 +30,13 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '5' },
     only: { type: 'string' },
+    runs: { type: 'string', default: '1' },
     'no-record': { type: 'boolean' },
   },
 });
 const seconds = Math.max(8, Math.min(120, Number(values.seconds)));
 const warmup = Math.max(0, Math.min(60, Number(values.warmup)));
+const runs = Math.max(1, Math.min(10, Math.floor(Number(values.runs)) || 1));
 const OUTAGE_MS = 3000;
 
 interface Scenario {
@@ -105,7 +109,7 @@ const scenarios = SCENARIOS.filter((s) => !only || only.has(s.name));
 if (scenarios.length === 0) throw new Error(`no scenario matches --only ${values.only}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
 const fixture = await ensureFaceY4m();
 const rows: Row[] = [];
-for (const s of scenarios) {
+for (let run = 0; run < runs; run++) for (const s of scenarios) {
   try {
     rows.push(await runScenario(s, fixture.path));
   } catch (err) {
@@ -122,7 +126,7 @@ const commit = (() => {
   }
 })();
 const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load ${os.loadavg()[0]!.toFixed(1)}`;
-const report = { bench: 'net', date: new Date().toISOString(), commit, machine, seconds, warmup, outageMs: OUTAGE_MS, rows };
+const report = { bench: 'net', date: new Date().toISOString(), commit, machine, seconds, warmup, runs, outageMs: OUTAGE_MS, rows };
 console.log(JSON.stringify(report, null, 2));
 
 if (!values['no-record']) {
@@ -133,17 +137,17 @@ if (!values['no-record']) {
     '',
     `## Bad network, headless Chromium receivers — ${report.date.slice(0, 10)}, commit ${commit}`,
     '',
-    `Command: \`npm run bench:net\` (bench/net/). Two room pages (tx, rx) in one headless Chromium, fake camera 640x480 (a face), ` +
+    `Command: \`npm run bench:net\` (bench/net/). Two room pages (tx, rx), each in its own headless Chromium, fake camera 640x480 (a face), ` +
       `\`?detector=none&audio=0&simulcast=0&relay=1\`; every packet between them and the SFU crosses a TURN relay on 127.0.0.1 that impairs it ` +
       `(bench/net/relay.ts: the kernel here has no netem), both ways, on both legs (tx→SFU and SFU→rx). Warm-up ${warmup} s without impairment, ` +
       `then ${seconds} s measured. rx's inbound-rtp video (getStats, sampled every 50 ms); longest gap = longest time without a new decoded frame; ` +
       `NACKs/PLIs = what rx sent; retrans. = packets the SFU resent to rx from its cache; lost = rx's packetsLost after retransmission. ` +
-      `Resumed = first new frame followed by 10 more within 1 s. One run per scenario, fresh SFU and browsers each. Machine: ${machine}.`,
+      `Resumed = first new frame followed by 10 more within 1 s. ${runs === 1 ? 'One run' : `${runs} runs (rounds through all scenarios)`} per scenario, fresh SFU and browsers each. Machine: ${machine}.`,
     '',
     '| scenario | decoded fps | longest gap ms | freezes (total s) | NACKs rx sent | SFU retrans. to rx | NACK misses | PLIs rx sent | packets lost | relay dropped (up/down) | after outage: first new frame / resumed / first PLI from rx, ms |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
-      if (!r.window) return `| ${r.scenario} | failed: ${r.error?.replace(/\|/g, '/').slice(0, 200)} | | | | | | | | | |`;
+      if (!r.window) return `| ${r.scenario} | failed: ${(r.error ?? '').replace(/\s+/g, ' ').replace(/\|/g, '/').slice(0, 200)} | | | | | | | | | |`;
       const w = r.window;
       return `| ${r.scenario}: ${r.what} | ${f1(w.decodedFps)} | ${w.longestGapMs} | ${w.freezeCount} (${f1(w.totalFreezesDurationS)}) | ${w.nackCount} | ${w.sfu.subRetransmissions} | ${w.sfu.subNackMisses} | ${w.pliCount} | ${w.packetsLost} | ${w.relay.up.droppedLoss + w.relay.up.droppedOutage} / ${w.relay.down.droppedLoss + w.relay.down.droppedOutage} | ${r.recoveryMs === null && r.resumedMs === null ? '-' : `${r.recoveryMs ?? 'none'} / ${r.resumedMs ?? 'none'} / ${r.pliMs ?? 'none'}`} |`;
     }),
