@@ -14,7 +14,8 @@
  *
  * Options: --seconds N (default 20), --warmup N (default 5), --only NAME[,NAME], --runs N (each
  *          scenario N times, default 1; freezes under loss come and go, see docs/BENCHMARKS.md),
- *          --no-record (do not append to docs/BENCHMARKS.md)
+ *          --outage-ms N (the outage scenario's outage, default 3000), --no-record (do not
+ *          append to docs/BENCHMARKS.md)
  * All traffic on 127.0.0.1 (run via scripts/in-netns.mjs).
  */
 import { execSync } from 'node:child_process';
@@ -31,13 +32,14 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '5' },
     only: { type: 'string' },
     runs: { type: 'string', default: '1' },
+    'outage-ms': { type: 'string', default: '3000' },
     'no-record': { type: 'boolean' },
   },
 });
 const seconds = Math.max(8, Math.min(120, Number(values.seconds)));
 const warmup = Math.max(0, Math.min(60, Number(values.warmup)));
 const runs = Math.max(1, Math.min(10, Math.floor(Number(values.runs)) || 1));
-const OUTAGE_MS = 3000;
+const OUTAGE_MS = Math.max(100, Math.min(20_000, Number(values['outage-ms']) || 3000));
 
 interface Scenario {
   name: string;
@@ -53,7 +55,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'loss10', what: '10% random loss each way', impairment: { ...NO_IMPAIRMENT, lossPct: 10 } },
   { name: 'jitter50', what: '50 ms ± 50 ms delay each way (uniform, independent per packet: reorders)', impairment: { ...NO_IMPAIRMENT, delayMs: 50, jitterMs: 50 } },
   { name: 'reorder10', what: '10% of packets held back 20 ms (overtaken by later ones)', impairment: { ...NO_IMPAIRMENT, reorderPct: 10, reorderDelayMs: 20 } },
-  { name: 'outage3s', what: `${OUTAGE_MS / 1000} s outage (100% loss both ways) in the middle of the window`, impairment: NO_IMPAIRMENT, outage: true },
+  { name: 'outage', what: `${OUTAGE_MS / 1000} s outage (100% loss both ways) in the middle of the window`, impairment: NO_IMPAIRMENT, outage: true },
 ];
 
 interface Row {
