@@ -123,6 +123,10 @@ async function startSfu(relay: TurnRelay): Promise<{ child: ChildProcess; url: s
     ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--log-level', 'info', '--ice-server', relay.url, '--rtc-ports', SFU_RTC_PORTS.join('-')],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  // Never outlive this process, however it ends (an uncaught exception, --test-force-exit).
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   let out = '';
   const keep = (d: Buffer) => {
     out = (out + String(d)).slice(-64_000);
