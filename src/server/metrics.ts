@@ -27,8 +27,8 @@ export interface Metrics {
 
 type Forwarder = NonNullable<ReturnType<Participant['subscription']>>;
 
-const IN_KEYS = ['packetsIn', 'bytesIn', 'keyframesIn', 'keyframeRequestsSent'] as const;
-const OUT_KEYS = ['packetsOut', 'bytesOut', 'keyframeRequestsIn', 'nacksIn', 'nacksAnswered', 'retransmissions', 'nackMisses'] as const;
+const IN_KEYS = ['packetsIn', 'bytesIn', 'keyframesIn', 'keyframeRequestsSent', 'gapsIn'] as const;
+const OUT_KEYS = ['packetsOut', 'bytesOut', 'keyframeRequestsIn', 'nacksIn', 'nacksAnswered', 'retransmissions', 'nackMisses', 'keyframesForLoss'] as const;
 type InKey = (typeof IN_KEYS)[number];
 type OutKey = (typeof OUT_KEYS)[number];
 
@@ -70,6 +70,7 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
     bytesIn: counter('facecast_rtp_payload_bytes_received_total', 'RTP payload bytes received from publishers.'),
     keyframesIn: counter('facecast_keyframes_received_total', 'Keyframes received from publishers.'),
     keyframeRequestsSent: counter('facecast_keyframe_requests_forwarded_total', 'Keyframe requests (PLI) sent to publishers, after coalescing.'),
+    gapsIn: counter('facecast_publisher_gaps_total', 'Losses from publishers too big for NACKs (outages, long sequence jumps); each asked for a keyframe.'),
   };
   const outCounters: Record<OutKey, Counter> = {
     packetsOut: counter('facecast_rtp_packets_sent_total', 'RTP packets forwarded to subscribers (retransmissions included).'),
@@ -78,7 +79,8 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
     nacksIn: counter('facecast_nacks_received_total', 'NACK messages received from subscribers.'),
     nacksAnswered: counter('facecast_nacks_answered_total', 'NACK messages answered with at least one retransmission from the cache.'),
     retransmissions: counter('facecast_retransmissions_total', 'Packets retransmitted to subscribers.'),
-    nackMisses: counter('facecast_nack_misses_total', 'NACKed packets no longer in the cache.'),
+    nackMisses: counter('facecast_nack_misses_total', 'NACKed packets not in the cache (too old, or never received from the publisher).'),
+    keyframesForLoss: counter('facecast_keyframe_requests_for_loss_total', 'Keyframes asked of publishers because a subscriber kept NACKing a packet the SFU never received.'),
   };
 
   const update = () => {

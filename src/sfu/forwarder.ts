@@ -28,6 +28,11 @@ export interface ForwarderStats {
   /** Packets retransmitted. */
   retransmissions: number;
   nackMisses: number;
+  /**
+   * Keyframes asked of the publisher because the subscriber kept asking for a packet the
+   * SFU never received (lost on the way in, not recovered): its decoder cannot go on without one.
+   */
+  keyframesForLoss: number;
   /** The subscriber's latest bandwidth estimate (REMB), bps, or null. */
   estimateBps: number | null;
 }
@@ -65,6 +70,11 @@ const ESTIMATE_TTL_MS = 5000;
 const UPSWITCH_HOLD_MS = 4000;
 /** Share of the estimate a layer may use (headroom for audio, RTCP, retransmissions). */
 const ESTIMATE_USE = 0.85;
+/**
+ * A packet the SFU never had, NACKed again this long after the first time (the publisher
+ * did not resend it in time either): ask the publisher for a keyframe.
+ */
+const NEVER_HAD_KEYFRAME_AFTER_MS = 250;
 
 /**
  * One (track, subscriber) pair: owns all rewriting toward that subscriber
@@ -83,6 +93,7 @@ export class Forwarder implements PacketSink {
     nacksAnswered: 0,
     retransmissions: 0,
     nackMisses: 0,
+    keyframesForLoss: 0,
     estimateBps: null,
   };
   private readonly rewriter: RtpRewriter;
@@ -120,6 +131,25 @@ export class Forwarder implements PacketSink {
   }
 
   private estimateAt = 0;
+  /** Highest sequence number sent to the subscriber (-1: none yet). */
+  private lastOutSeq = -1;
+  /** Packets the subscriber NACKed that the SFU never had: seq -> when first asked for. */
+  private readonly neverHadSince = new Map<number, number>();
+
+  private neverHad(seq: number): void {
+    const now = performance.now();
+    const first = this.neverHadSince.get(seq);
+    if (first === undefined) {
+      if (this.neverHadSince.size >= 256) this.neverHadSince.clear(); // bounded
+      this.neverHadSince.set(seq, now);
+      return;
+    }
+    if (now - first < NEVER_HAD_KEYFRAME_AFTER_MS) return;
+    // Coalesced upstream (at most one PLI per 500 ms for all subscribers).
+    this.stats.keyframesForLoss++;
+    this.neverHadSince.clear();
+    this.source.requestKeyframe(false);
+  }
   private lastLayerChangeAt = 0;
   private maxHeightChangedAt = 0;
 
@@ -250,6 +280,7 @@ export class Forwarder implements PacketSink {
     }
     const out = this.rewriter.rewrite(packet.header.ssrc, packet.header.sequenceNumber, packet.header.timestamp, performance.now());
     if (!out) return;
+    if (this.lastOutSeq < 0 || ((out.seq - this.lastOutSeq) & 0xffff) < 0x8000) this.lastOutSeq = out.seq;
     const payload = this.munger ? this.munger.munge(this.source, packet.payload) : packet.payload;
     this.cache.put(out.seq, { source: packet, timestamp: out.timestamp, payload });
     this.send(packet, payload, out.seq, out.timestamp, false);
@@ -358,6 +389,8 @@ export class Forwarder implements PacketSink {
         const sent = this.cache.get(seq);
         if (!sent) {
           this.stats.nackMisses++;
+          // Within the cache's reach but not in it: never received from the publisher.
+          if (this.lastOutSeq >= 0 && ((this.lastOutSeq - seq) & 0xffff) < this.cache.capacity) this.neverHad(seq);
           continue;
         }
         answered = true;

@@ -11,12 +11,21 @@ export interface InboundTrackStats {
   keyframeRequestsSent: number;
   /** PLI/FIR received from subscribers for this track. */
   keyframeRequestsReceived: number;
+  /** Losses too big for NACKs (an outage, a long jump in sequence numbers): each asked for a keyframe. */
+  gapsIn: number;
   /** The latest REMB the SFU sent the publisher for this stream (bps), or null. */
   rembSentBps: number | null;
 }
 
 /** A stream with no packet for this long counts as stopped (browsers drop simulcast layers under constraint). */
 const ACTIVE_WITHIN_MS = 1500;
+/**
+ * A jump in the publisher's sequence numbers this large, or any jump after this long
+ * without packets, is a loss NACKs cannot repair (an outage): ask for a keyframe at once
+ * instead of waiting for a subscriber's decoder to give up (Chromium waits 3 s).
+ */
+const UNRECOVERABLE_GAP_PACKETS = 100;
+const UNRECOVERABLE_GAP_MS = 1000;
 
 /** Something that takes a publisher's packets: a Forwarder. */
 export interface PacketSink {
@@ -45,6 +54,7 @@ export class InboundTrack {
     keyframesIn: 0,
     keyframeRequestsSent: 0,
     keyframeRequestsReceived: 0,
+    gapsIn: 0,
     rembSentBps: null,
   };
   private readonly sinks = new Set<PacketSink>();
@@ -129,6 +139,8 @@ export class InboundTrack {
   /** Received bitrate (RTP payload), bps, over the last full second. */
   bitrateBps = 0;
   private lastPacketAt = 0;
+  /** Highest sequence number seen (-1: none yet). */
+  private lastSeq = -1;
 
   /** Packets arrived lately (a simulcast layer the publisher stopped sending is not). */
   get isActive(): boolean {
@@ -157,6 +169,14 @@ export class InboundTrack {
     this.stats.packetsIn++;
     this.stats.bytesIn += packet.payload.length;
     const now = performance.now();
+    if (this.kind === 'video' && this.lastSeq >= 0 && this.learnedSsrc === packet.header.ssrc) {
+      const jump = (packet.header.sequenceNumber - this.lastSeq) & 0xffff;
+      if (jump > 1 && jump < 0x8000 && (jump > UNRECOVERABLE_GAP_PACKETS || now - this.lastPacketAt > UNRECOVERABLE_GAP_MS)) {
+        this.stats.gapsIn++;
+        this.keyframes.request();
+      }
+    }
+    if (this.lastSeq < 0 || this.learnedSsrc !== packet.header.ssrc || ((packet.header.sequenceNumber - this.lastSeq) & 0xffff) < 0x8000) this.lastSeq = packet.header.sequenceNumber;
     this.lastPacketAt = now;
     if (now - this.rateWindowStart >= 1000) {
       if (this.rateWindowStart > 0) this.bitrateBps = Math.round((this.rateWindowBytes * 8 * 1000) / (now - this.rateWindowStart));
