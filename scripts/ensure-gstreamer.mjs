@@ -10,8 +10,7 @@
 // the Debian packages (set FACECAST_NO_INSTALL=1 to never install). Otherwise prints
 // the install command and exits 1. On success prints the GStreamer version and exits 0.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
+import { ensureDebianPackages, isExecutable } from './lib/debian-packages.mjs';
 
 const PYTHON = '/usr/bin/python3';
 // Debian 12: webrtcbin (+ dtls, srtp) is in plugins-bad, vp8enc and rtpvp8pay in
@@ -39,83 +38,20 @@ const CHECK = [
   'print(Gst.version_string())',
 ].join('\n');
 
-const noInstall = ['1', 'true', 'yes'].includes((process.env.FACECAST_NO_INSTALL ?? '').toLowerCase());
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-function isExecutable(file) {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function which(cmd) {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir && isExecutable(path.join(dir, cmd))) return path.join(dir, cmd);
-  }
-  return null;
-}
-
 function check() {
   if (!isExecutable(PYTHON)) return { ok: false, detail: `${PYTHON} does not exist.` };
   const r = spawnSync(PYTHON, ['-c', CHECK], { encoding: 'utf8', timeout: 60_000 });
   if (r.error) return { ok: false, detail: r.error.message };
   if (r.status !== 0) {
     const lines = r.stderr.trim().split('\n');
-    return { ok: false, detail: lines[lines.length - 1] || `exit ${r.status ?? r.signal}` };
+    return { ok: false, detail: `GStreamer webrtcbin is not usable from ${PYTHON}: ${lines[lines.length - 1] || `exit ${r.status ?? r.signal}`}` };
   }
-  return { ok: true, detail: r.stdout.trim() };
+  return { ok: true, detail: `GStreamer webrtcbin found (${PYTHON} with gi): ${r.stdout.trim()}` };
 }
 
-function run(cmd, args) {
-  console.log(`$ ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}`);
-}
-
-function installCommand(aptGet) {
-  if (!aptGet) return null;
-  const cmd = `apt-get install -y --no-install-recommends ${PACKAGES.join(' ')}`;
-  return isRoot ? cmd : `sudo ${cmd}`;
-}
-
-function fail(lines) {
-  for (const line of lines) console.error(line);
-  process.exit(1);
-}
-
-function succeed(detail) {
-  console.log(`GStreamer webrtcbin found (${PYTHON} with gi): ${detail}`);
-  process.exit(0);
-}
-
-const first = check();
-if (first.ok) succeed(first.detail);
-
-const aptGet = which('apt-get');
-if (!noInstall && isRoot && aptGet) {
-  console.log(`GStreamer webrtcbin is not usable from ${PYTHON} (${first.detail}). Installing the Debian packages...`);
-  const started = Date.now();
-  try {
-    run(aptGet, ['update']);
-    // Waits for a dpkg lock held by another apt run instead of failing at once.
-    run(aptGet, ['install', '-y', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300', ...PACKAGES]);
-  } catch (err) {
-    fail([`Installing GStreamer failed: ${err instanceof Error ? err.message : String(err)}`]);
-  }
-  console.log(`GStreamer packages installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  const after = check();
-  if (after.ok) succeed(after.detail);
-  fail([`apt-get installed the GStreamer packages, but the check still fails: ${after.detail}`]);
-}
-
-const cmd = installCommand(aptGet);
-fail([
-  cmd
-    ? `GStreamer webrtcbin is missing. Install it with: ${cmd}`
-    : `GStreamer webrtcbin is missing. Install GStreamer 1.22+ (plugins base/good/bad, libnice plugin) and PyGObject for ${PYTHON} with your system package manager.`,
-  `(${first.detail})`,
-]);
+ensureDebianPackages({
+  what: 'GStreamer webrtcbin',
+  packages: PACKAGES,
+  check,
+  otherwise: `Install GStreamer 1.22+ (plugins base/good/bad, libnice plugin) and PyGObject for ${PYTHON} with your system package manager.`,
+});
