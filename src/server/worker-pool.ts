@@ -22,6 +22,14 @@ import type { ServerConfig } from './config.js';
 import type { HostState } from './sfu-host.js';
 import type { FromWorker, HttpResponseData, ToWorker, WorkerInit } from './worker-protocol.js';
 
+const safeDecode = (text: string): string => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return '';
+  }
+};
+
 /** Default worker count: one per core. */
 export const defaultWorkerCount = (): number => Math.max(1, cpus().length);
 
@@ -232,7 +240,8 @@ export class WorkerPool {
       size += chunk.length;
     }
     // /whip/ROOM, /whep/ROOM, and the recording API /api/rooms/ROOM/... (recording-api.ts) go to ROOM's worker.
-    const room = decodeURIComponent(/^\/(?:wh[ie]p|api\/rooms)\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? '');
+    // A malformed name goes to any worker: its WhipEndpoints answers 400.
+    const room = safeDecode(/^\/(?:wh[ie]p|api\/rooms)\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? '');
     const w = room ? this.workerForRoom(room) : this.leastBusy();
     const rid = this.nextRid++;
     const answer = await this.ask<HttpResponseData>(w, { t: 'http', rid, req: { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: new Uint8Array(Buffer.concat(chunks)) } }, 30_000);

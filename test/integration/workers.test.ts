@@ -95,6 +95,8 @@ describe('room worker threads (--workers 2)', () => {
     assert.equal(server.workers!.workerOf('wc') !== undefined, true);
     assert.equal((await fetch(`${server.url}${location}`, { method: 'DELETE' })).status, 200);
     assert.equal((await fetch(`${server.url}/whip/wc`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' })).status, 415);
+    const malformed = await fetch(`${server.url}/whip/%E0%A4%A`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: fakeVideoOffer('sendonly') });
+    assert.equal(malformed.status, 400, 'a malformed room name: 400 from a worker, not a 500');
   });
 
   it('a crashing worker takes only its rooms: its clients are told and disconnected, the other room goes on, a new worker serves the next join', async () => {
