@@ -71,7 +71,9 @@ class BufferedResponse {
   }
 }
 
-const log = pino({ level: config.logLevel }).child({ worker: index });
+// Synchronous writes to fd 1: lines logged just before the main thread ends this worker
+// (shutdown: "recording finalized") must not wait in a buffer and be lost.
+const log = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true })).child({ worker: index });
 installIceGuard();
 let lastSeq = 0;
 const host = new SfuHost(config, log, {

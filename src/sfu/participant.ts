@@ -251,6 +251,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       this.startWaitingSubscriptions();
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
+    } catch (err) {
+      // Closed meanwhile (the client left, a timeout): werift's InvalidStateError is no internal failure.
+      this.assertOpen();
+      throw err;
     } finally {
       this.answering = false;
     }
@@ -282,6 +286,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       await this.pc.setLocalDescription(await this.pc.createOffer());
     } catch (err) {
       this.offering = false;
+      this.assertOpen(); // closed meanwhile: wrong-state, not an internal failure
       throw err;
     }
     return unrejectInactive(this.pc.localDescription!.sdp);

@@ -23,12 +23,13 @@ const KNOWN = new Set([200, 201, 204, 400, 401, 403, 404, 405, 412, 413, 415, 42
 
 const OFFER = fakeVideoOffer('sendonly');
 
-describe('WHIP/WHEP fuzz (auth on, 127.0.0.1)', () => {
+// In the main thread, and on room workers (requests routed by the room in their path).
+for (const workers of [0, 2]) describe(`WHIP/WHEP fuzz (auth on, 127.0.0.1, ${workers ? `${workers} room workers` : 'rooms in the main thread'})`, () => {
   let server: FacecastServer;
   let good: string;
   let wrongRoom: string;
   before(async () => {
-    server = await startTestServer({ authSecret: SECRET });
+    server = await startTestServer({ authSecret: SECRET, workers });
     good = await mintToken(SECRET, { room: '*', identity: 'fuzzer' }, 600);
     wrongRoom = await mintToken(SECRET, { room: 'elsewhere', identity: 'fuzzer' }, 600);
   });
@@ -83,7 +84,7 @@ describe('WHIP/WHEP fuzz (auth on, 127.0.0.1)', () => {
       const res = await fetch(server.url + location, { method: 'DELETE', headers: { authorization: `Bearer ${good}` } });
       assert.ok(res.status === 200 || res.status === 404, `DELETE ${location}: ${res.status}`);
     }
-    await waitFor(() => server.participants.size === 0, 15_000, 'every fuzz participant gone');
+    await waitFor(async () => (await server.fetchState()).peers.length === 0, 15_000, 'every fuzz participant gone');
     const health = await fetch(server.url + '/healthz');
     assert.equal(health.status, 200);
   });
