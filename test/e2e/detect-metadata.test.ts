@@ -172,8 +172,8 @@ describe('metadata overlay mode', () => {
           const k = md.width / W; // the encoder may send a scaled-down frame
           const s = overlay.stats;
           const code = s.lastFrame;
-          if (res.values.length && res.values.at(-1) === code) {
-            res.errors++; // this frame's code did not read (stats kept the previous one)
+          if (code < 0 || (res.values.length && res.values.at(-1) === code)) {
+            res.errors++; // this frame's code did not read (stats kept the previous one, or none yet: -1)
             return;
           }
           res.values.push(code);
@@ -215,7 +215,7 @@ describe('metadata overlay mode', () => {
     assert.ok(r.values.length >= 60, `at least 60 decoded frames with a code: ${r.values.length} (stamped ${r.stamped}, stats ${JSON.stringify(r.stats)})`);
     assert.ok(r.errors <= r.seen * 0.05, `codes unreadable on ${r.errors} of ${r.seen} frames`);
     for (let i = 1; i < r.values.length; i++) assert.ok(r.values[i]! > r.values[i - 1]!, `codes increase: ${r.values.slice(Math.max(0, i - 3), i + 2).join(',')}`);
-    assert.ok(r.values.every((v) => v >= 0 && v < r.stamped), 'every code read is a frame number that was stamped');
+    assert.ok(r.values.every((v) => v >= 0 && v < r.stamped), `every code read is a frame number that was stamped (0..${r.stamped - 1}): ${r.values.filter((v) => v < 0 || v >= r.stamped).join(',')}`);
     assert.ok(r.exact >= 20, `frames drawn with their own detection: ${r.exact} (${JSON.stringify(r.stats)})`);
     assert.ok(r.exactBad.length <= r.exact * 0.05, `exact frames with the box off the square:\n${r.exactBad.join('\n')}`);
     assert.ok(r.interpolatedBad.length <= Math.max(1, r.interpolated * 0.1), `interpolated frames off the square:\n${r.interpolatedBad.join('\n')}`);
