@@ -169,14 +169,15 @@ export class InboundTrack {
     this.stats.packetsIn++;
     this.stats.bytesIn += packet.payload.length;
     const now = performance.now();
-    if (this.kind === 'video' && this.lastSeq >= 0 && this.learnedSsrc === packet.header.ssrc) {
-      const jump = (packet.header.sequenceNumber - this.lastSeq) & 0xffff;
-      if (jump > 1 && jump < 0x8000 && (jump > UNRECOVERABLE_GAP_PACKETS || now - this.lastPacketAt > UNRECOVERABLE_GAP_MS)) {
-        this.stats.gapsIn++;
-        this.keyframes.request();
-      }
+    // Forward distance from the highest sequence number so far (0: first packet, or a new SSRC).
+    const seq = packet.header.sequenceNumber;
+    const sameStream = this.lastSeq >= 0 && this.learnedSsrc === packet.header.ssrc;
+    const jump = sameStream ? (seq - this.lastSeq) & 0xffff : 0;
+    if (jump > 1 && jump < 0x8000 && this.kind === 'video' && (jump > UNRECOVERABLE_GAP_PACKETS || now - this.lastPacketAt > UNRECOVERABLE_GAP_MS)) {
+      this.stats.gapsIn++;
+      this.keyframes.request();
     }
-    if (this.lastSeq < 0 || this.learnedSsrc !== packet.header.ssrc || ((packet.header.sequenceNumber - this.lastSeq) & 0xffff) < 0x8000) this.lastSeq = packet.header.sequenceNumber;
+    if (!sameStream || jump < 0x8000) this.lastSeq = seq; // a late (older) packet leaves it
     this.lastPacketAt = now;
     if (now - this.rateWindowStart >= 1000) {
       if (this.rateWindowStart > 0) this.bitrateBps = Math.round((this.rateWindowBytes * 8 * 1000) / (now - this.rateWindowStart));
