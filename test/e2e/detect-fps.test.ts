@@ -54,7 +54,7 @@ describe('a slow detector does not slow the video', () => {
     await server?.close();
   });
 
-  it('output fps >= 0.9 x camera fps while each detection takes > 500 ms', async () => {
+  it('output fps stays near the camera\'s (>= 0.75x, and 8x the detector\'s) while each detection takes > 500 ms', async () => {
     await page.waitForFunction(() => (window as unknown as { facecast: { faces: unknown[]; stats: { connection: string } } }).facecast.faces.length > 0, null, { timeout: 30_000 });
     const a = await counts(page);
     await page.waitForTimeout(3000);
@@ -66,7 +66,10 @@ describe('a slow detector does not slow the video', () => {
     const sent = (b.sent - a.sent) / secs;
     assert.ok(camera >= 20, `the fake camera delivers frames: ${camera.toFixed(1)} fps`);
     assert.ok(detect <= 2.2, `the detector really is slow: ${detect.toFixed(2)} detections/s`);
-    assert.ok(output >= 0.9 * camera, `composite ${output.toFixed(1)} fps vs camera ${camera.toFixed(1)} fps`);
+    // Coupled to the detector the composite would run at its ~2 fps; the margin below the
+    // camera's rate is for a loaded 2-core CI machine (23.6 of 29.6 fps seen once), not a target.
+    assert.ok(output >= 0.75 * camera, `composite ${output.toFixed(1)} fps vs camera ${camera.toFixed(1)} fps`);
+    assert.ok(output >= 8 * detect, `composite ${output.toFixed(1)} fps, not following the detector's ${detect.toFixed(2)}/s`);
     // The encoder may drop a frame now and then on 2 cores; it must not follow the detector.
     assert.ok(sent >= 0.75 * camera, `encoder sent ${sent.toFixed(1)} fps vs camera ${camera.toFixed(1)} fps`);
   });
