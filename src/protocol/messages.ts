@@ -79,6 +79,8 @@ export const ErrorCode = z.enum([
   'rate-limited',
   /** The server is stopping (SIGTERM): the connection ends now; reconnect later. */
   'shutting-down',
+  /** The socket sent no message for too long after opening (half-open): it is closed. */
+  'timeout',
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

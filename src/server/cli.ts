@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { mintToken, RoomClaims } from './auth.js';
 import { ConfigError, parseServeArgs, SERVE_HELP } from './config.js';
-import { startServer, type ServerState } from './server.js';
+import { installProcessGuards, startServer, type ServerState } from './server.js';
 import { renderStateTable } from './state-table.js';
 
 const HELP = `Usage: facecast <command> [options]
@@ -37,6 +37,7 @@ async function serve(argv: string[]): Promise<void> {
     if (e.code === 'EACCES') die(`no permission to listen on ${config.host}:${config.port}`);
     die(e.message);
   }
+  installProcessGuards(server.log);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

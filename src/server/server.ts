@@ -10,7 +10,9 @@ import { AuthError, verifyToken, type RoomClaims } from './auth.js';
 import type { Participant } from '../sfu/participant.js';
 import { Rooms } from '../sfu/room.js';
 import type { ServerConfig } from './config.js';
+import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
 import { ensureRecordDir, RECORDING_PATH } from './recording-api.js';
+import { guardSocket } from './socket-guard.js';
 import { SfuHost, type HostState } from './sfu-host.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
 import { WorkerPool } from './worker-pool.js';
@@ -19,14 +21,12 @@ import { tlsCredentials } from './tls.js';
 export interface FacecastServer {
   readonly url: string;
   readonly port: number;
-  /** This thread's participants and rooms (empty with room workers: see fetchState()). */
+  /** This thread's participants and rooms (empty with room workers: use state()). */
   readonly participants: ReadonlyMap<string, Participant>;
   readonly rooms: Rooms;
   readonly log: Logger;
-  /** The JSON served at /api/state (with room workers: as of the last fetchState()). */
-  state(): ServerState;
-  /** The state, fresh from every room worker. */
-  fetchState(): Promise<ServerState>;
+  /** The JSON served at /api/state, fresh (from every room worker, with workers). */
+  state(): Promise<ServerState>;
   /** The room workers (`workers` > 0). */
   readonly workers: WorkerPool | undefined;
   close(): Promise<void>;
@@ -84,6 +84,18 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[]):
   return url.host === req.headers.host && (url.protocol === 'http:' || url.protocol === 'https:');
 }
 
+/**
+ * The CLI's policy for errors nothing caught in the main thread (an embedding app keeps
+ * its own): an uncaught exception or an unhandled rejection is logged at `error` with
+ * its stack, and the server serves on: every socket, request and worker already has its
+ * own error handling, so what reaches here is a bug to report, not a reason to drop every
+ * call. (A room worker's uncaught error ends that worker instead: sfu-worker.ts.)
+ */
+export function installProcessGuards(log: Logger): void {
+  process.on('uncaughtException', (err, origin) => log.error({ err, origin }, 'uncaught exception in the main thread (logged; serving on)'));
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection in the main thread (logged; serving on)'));
+}
+
 /** Start the HTTP server, the signaling WebSocket at /ws and the SFU. */
 export async function startServer(config: ServerConfig, logger?: Logger): Promise<FacecastServer> {
   const log = logger ?? pino({ level: config.logLevel });
@@ -96,14 +108,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const host = workerCount > 0 ? undefined : new SfuHost(config, log);
   const pool = workerCount > 0 ? new WorkerPool(config, workerCount, log) : undefined;
   if (pool) await pool.ready();
-  /** With workers, the latest /api/state answer (state() is synchronous). */
-  let lastWorkerState: HostState = { rooms: [], peers: [] };
-
-  const state = (): ServerState => ({ uptimeMs: Date.now() - startedAt, ...(host ? host.state() : lastWorkerState) });
-  const freshState = async (): Promise<ServerState> => {
-    if (!pool) return state();
-    lastWorkerState = await pool.state();
-    return state();
+  const state = async (): Promise<ServerState> => {
+    const rooms: HostState = host ? host.state() : await pool!.state();
+    return { uptimeMs: Date.now() - startedAt, ...rooms };
   };
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -130,7 +137,7 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
       }
       req.url = `/${roomPage[1]}.html`;
     }
-    if (path === '/api/state') return json(res, 200, await freshState());
+    if (path === '/api/state') return json(res, 200, await state());
     if (path === '/metrics') {
       const { contentType, text } = host ? { contentType: host.metrics.contentType, text: await host.metrics.render() } : await pool!.metrics();
       res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text);
@@ -160,12 +167,34 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   const tls = config.tls ? await tlsCredentials(config.tls, config.host) : undefined;
   if (tls?.fingerprint) log.info({ sha256: tls.fingerprint }, 'self-signed TLS certificate made for this run');
   const http: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
+  // Slow clients: the headers must be in within 10 s and the whole request within 30 s
+  // (Node's defaults are 60 s and 5 min); a socket idle for 60 s between requests is closed.
+  http.headersTimeout = 10_000;
+  http.requestTimeout = 30_000;
+  http.keepAliveTimeout = 5_000;
+  http.timeout = 60_000;
+  // A request Node's parser refuses (bad method or path bytes, headers over 16 KiB, a
+  // timeout) or a socket error: answered when the socket can still take it, and logged.
+  http.on('clientError', (err: Error & { code?: string }, socket) => {
+    log.debug({ err: err.message, code: err.code }, 'bad HTTP request');
+    if (!socket.writable || (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n`);
+  });
 
   // Accept frames a bit over the protocol limit so oversize messages get a clear `error`
   // rather than a bare close; anything beyond this closes the socket (1009).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES });
+  // Pings are answered by guardSocket (socket-guard.ts), at a bounded rate.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES, autoPong: false });
+  wss.on('error', (err) => log.warn({ err }, 'WebSocket server error'));
+  const guard = { maxPingRate: config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE, firstMessageMs: config.iceTimeoutS * 1000 };
   http.on('upgrade', (req, socket, head) => {
     const reqId = randomUUID().slice(0, 8);
+    // The raw socket can fail (a reset) at any time before ws takes it, even while the token is checked.
+    socket.on('error', (err: Error & { code?: string }) => log.debug({ req: reqId, err: err.message, code: err.code }, 'socket error before the WebSocket opened'));
     if ((req.url ?? '').split('?')[0] !== '/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
@@ -181,12 +210,17 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
         const id = randomUUID().slice(0, 8);
         const plog = log.child({ req: reqId, peer: id });
         plog.info('peer connected');
+        guardSocket(ws, plog, guard);
+        // Welcome from here (the client joins after it); the session starts where the
+        // socket's first message places it: in this thread, or on the room's worker.
+        ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: config.ice.iceServers }));
         if (host) {
-          host.openSession(ws, id, plog, claims);
+          ws.once('message', (data, binary) => {
+            host.openSession(ws, id, plog, claims, false);
+            ws.emit('message', data, binary); // to the session's own listener, now there
+          });
           return;
         }
-        // Room workers: welcome from here (the client joins after it), the rest on the room's worker.
-        ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: config.ice.iceServers }));
         pool!.acceptSocket(ws, id, reqId, claims);
       });
     if (!config.authSecret) return accept(undefined);
@@ -216,7 +250,6 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     rooms: host?.rooms ?? new Rooms(),
     log,
     state,
-    fetchState: freshState,
     workers: pool,
     async close() {
       // Tell every signaling client first (1001: going away), then end the calls.

@@ -74,6 +74,13 @@ class BufferedResponse {
 // Synchronous writes to fd 1: lines logged just before the main thread ends this worker
 // (shutdown: "recording finalized") must not wait in a buffer and be lost.
 const log = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true })).child({ worker: index });
+// An error nothing caught here ends this worker, after a log line with its stack: the main
+// thread then tells this worker's clients (error internal, close 1011) and starts a new one.
+// (An unhandled rejection becomes one of these: Node's default --unhandled-rejections=throw.)
+process.on('uncaughtException', (err, origin) => {
+  log.fatal({ err, origin }, 'uncaught error in a room worker: ending the worker');
+  process.exit(1);
+});
 installIceGuard();
 let lastSeq = 0;
 const host = new SfuHost(config, log, {

@@ -110,6 +110,7 @@ export class WorkerPool {
     w.ready.catch(() => undefined);
     worker.on('message', (m: FromWorker) => this.onWorkerMessage(w, m));
     worker.on('error', (err) => this.log.error({ err, worker: w.index }, 'room worker crashed'));
+    worker.on('messageerror', (err) => this.log.error({ err, worker: w.index }, 'a message from a room worker could not be read'));
     worker.once('exit', (code) => this.onExit(w, worker, code));
   }
 

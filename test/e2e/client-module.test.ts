@@ -68,11 +68,11 @@ describe('facecast/client in headless Chromium', () => {
     // bob leaves with close(): alice's page removes his video, the server forgets him.
     await bob.evaluate(() => (window as unknown as { room: { close(): void } }).room.close());
     await waitFor(async () => (await framesOf(alice, 'bob')).width === 0, 5000, 'bob\'s video gone at alice');
-    await waitFor(() => server.state().peers.length === 1, 5000, 'one peer left on the server');
+    await waitFor(async () => (await server.state()).peers.length === 1, 5000, 'one peer left on the server');
     assert.deepEqual(pageErrors, []);
     await alice.close();
     await bob.close();
-    await waitFor(() => server.state().peers.length === 0, 5000, 'no peer left');
+    await waitFor(async () => (await server.state()).peers.length === 0, 5000, 'no peer left');
   });
 
   it('connect() rejects with the server\'s code: a bad room name, a full room', async () => {

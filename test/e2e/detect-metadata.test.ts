@@ -246,8 +246,8 @@ describe('metadata overlay mode', () => {
     }
 
     // The SFU took them in and keeps the face count.
-    await waitFor(() => server.state().peers[0]?.faces?.count === 1, 5000, 'the face count in /api/state');
-    const peer = server.state().peers[0]!;
+    await waitFor(async () => (await server.state()).peers[0]?.faces?.count === 1, 5000, 'the face count in /api/state');
+    const peer = (await server.state()).peers[0]!;
     assert.equal(peer.faces!.detector, 'blazeface');
     assert.ok(peer.data.messagesIn >= 8 && peer.data.messagesDropped === 0, JSON.stringify(peer.data));
     assert.ok(peer.data.messagesOut >= 1, 'the SFU relayed them back (echo)');

@@ -115,7 +115,7 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
       );
       assert.match((await direct.textContent('#echo-caption')) ?? '', /direct loopback/);
       // The SFU saw only the first page.
-      assert.equal(server.state().peers.length, 1);
+      assert.equal((await server.state()).peers.length, 1);
     } finally {
       await direct.close();
     }
@@ -131,7 +131,7 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
       await pages[0]!.waitForFunction(() => (window as unknown as { facecast?: { stats: { connection: string } } }).facecast?.stats.connection === 'connected', null, { timeout: 20_000 });
       await pages[1]!.goto(`${guarded.url}/?detector=none`);
       await waitFor(async () => /signaling|server|connect/i.test((await pages[1]!.textContent('#status')) ?? ''), 10_000, 'a status line about the refused connection');
-      assert.equal(guarded.state().peers.length, 1, 'only the page with a token has a peer');
+      assert.equal((await guarded.state()).peers.length, 1, 'only the page with a token has a peer');
     } finally {
       for (const p of pages) await p.close();
       await guarded.close();
@@ -140,7 +140,7 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
 
   it('/api/state shows the browser peer forwarding packets', async () => {
     const res = await fetch(server.url + '/api/state');
-    const state = (await res.json()) as ReturnType<FacecastServer['state']>;
+    const state = (await res.json()) as Awaited<ReturnType<FacecastServer['state']>>;
     assert.equal(state.peers.length, 1);
     const peer = state.peers[0]!;
     assert.equal(peer.connectionState, 'connected');
@@ -151,6 +151,6 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
 
   it('closing the page leaves no peer behind', async () => {
     await page.close();
-    await waitFor(() => server.state().peers.length === 0, 10_000, 'the peer to be removed');
+    await waitFor(async () => (await server.state()).peers.length === 0, 10_000, 'the peer to be removed');
   });
 });

@@ -152,7 +152,7 @@ describe('interop: GStreamer webrtcbin as a WHIP publisher', () => {
   it('publishes for --seconds, then DELETEs its session by itself and exits 0', async () => {
     const gst = publish(`${server.url}/whip/gst-timed?name=gst2`, ['--seconds', '3']);
     publishers.push(gst);
-    await waitFor(() => server.state().peers.find((p) => p.name === 'gst2' && p.packetsIn > 0), 30_000, 'packets from webrtcbin').catch(
+    await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'gst2' && p.packetsIn > 0), 30_000, 'packets from webrtcbin').catch(
       (err: Error) => {
         throw new Error(`${err.message}\n${gst.stderr()}`);
       },
@@ -160,7 +160,7 @@ describe('interop: GStreamer webrtcbin as a WHIP publisher', () => {
     const exit = await exitWithin(gst, 30_000);
     assert.deepEqual(exit, { code: 0, signal: null }, `gst-whip-publish exit\n${gst.stderr()}`);
     assert.match(gst.stderr(), /DELETE \S+ -> 200/);
-    assert.equal(server.state().peers.filter((p) => p.name === 'gst2').length, 0, 'the session is gone when the script has exited');
+    assert.equal((await server.state()).peers.filter((p) => p.name === 'gst2').length, 0, 'the session is gone when the script has exited');
   });
 
   it('a refused POST is a non-zero exit with the reason', async () => {

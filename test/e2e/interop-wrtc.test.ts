@@ -85,7 +85,7 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
     assert.equal(findMark({ width: FRAME_WIDTH, height: FRAME_HEIGHT, data: face }), null, 'the face alone has no mark');
   });
 
-  const peersIn = (room: string) => server.state().peers.filter((p) => p.room === room);
+  const peersIn = async (room: string) => (await server.state()).peers.filter((p) => p.room === room);
   const wrtcPeer = async (): Promise<WrtcPeer> => {
     const peer = await startWrtcPeer();
     closers.push(() => peer.close());
@@ -101,11 +101,11 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
 
     // The SFU receives VP8 from libwebrtc on one UDP 127.0.0.1 pair.
     const publisher = await waitFor(
-      () => peersIn(ROOM).find((p) => p.name === NAME && p.connectionState === 'connected' && p.tracks.some((t) => t.kind === 'video' && t.packetsIn > 30)),
+      async () => (await peersIn(ROOM)).find((p) => p.name === NAME && p.connectionState === 'connected' && p.tracks.some((t) => t.kind === 'video' && t.packetsIn > 30)),
       30_000,
       'the SFU to receive video from the wrtc publisher',
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(peersIn(ROOM))}`);
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify((await peersIn(ROOM)))}`);
     });
     assert.equal(publisher.codec?.toLowerCase().includes('vp8') ?? false, true, `codec ${publisher.codec}`);
     const pair = await waitFor(() => pub.selectedPair(), 10_000, "wrtc's selected candidate pair");
@@ -122,7 +122,7 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
       45_000,
       `the watcher to decode 30 frames of "${NAME}"`,
     ).catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(await watchState(watcher))} sfu: ${JSON.stringify(peersIn(ROOM))}`);
+      throw new Error(`${err.message}: ${JSON.stringify(await watchState(watcher))} sfu: ${JSON.stringify((await peersIn(ROOM)))}`);
     });
     assert.match((await watchState(watcher))!.status, /watching room "interop"/);
     // What the page shows is the live picture: the mark is there, and moves.
@@ -133,16 +133,16 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
     }, 10_000, `the mark to move from ${JSON.stringify(first)}`);
     console.log(`chromium watcher: mark at ${JSON.stringify(first)}, then ${JSON.stringify(moved)}`);
     await watcher.close({ runBeforeUnload: true });
-    await waitFor(() => !peersIn(ROOM).some((p) => p.name.startsWith('whep-')), 10_000, 'the browser WHEP session to end');
+    await waitFor(async () => !(await peersIn(ROOM)).some((p) => p.name.startsWith('whep-')), 10_000, 'the browser WHEP session to end');
     await pub.close();
-    await waitFor(() => peersIn(ROOM).length === 0, 10_000, 'the publisher to leave');
+    await waitFor(async () => (await peersIn(ROOM)).length === 0, 10_000, 'the publisher to leave');
   });
 
   it('WHEP viewer on @roamhq/wrtc decodes the wrtc publisher through the SFU; DELETE leaves no peer behind', async () => {
     const pub = await wrtcPeer();
     await pub.publish(`${server.url}/whip/${ROOM}-2?name=${NAME}`, y4m);
     await waitFor(
-      () => peersIn(`${ROOM}-2`).some((p) => p.name === NAME && p.tracks.some((t) => t.kind === 'video' && t.packetsIn > 0)),
+      async () => (await peersIn(`${ROOM}-2`)).some((p) => p.name === NAME && p.tracks.some((t) => t.kind === 'video' && t.packetsIn > 0)),
       30_000,
       'the SFU to receive video from the wrtc publisher',
     );
@@ -154,7 +154,7 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
       const p = await viewer.progress();
       return p.frames.length >= 30 ? p : undefined;
     }, 45_000, 'the wrtc viewer to decode 30 frames').catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(await viewer.progress().catch(() => undefined))}; sfu: ${JSON.stringify(peersIn(`${ROOM}-2`))}`);
+      throw new Error(`${err.message}: ${JSON.stringify(await viewer.progress().catch(() => undefined))}; sfu: ${JSON.stringify((await peersIn(`${ROOM}-2`)))}`);
     });
     assert.deepEqual(seen.streamIds, [NAME], 'the track arrives in a stream named after the publisher');
     const pair = await waitFor(() => viewer.selectedPair(), 10_000, "the viewer's selected candidate pair");
@@ -188,10 +188,10 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
 
     // DELETE the viewer: its peer goes; then the publisher's: the room is empty.
     assert.equal(await viewer.delete(), 200);
-    await waitFor(() => !peersIn(`${ROOM}-2`).some((p) => p.name.startsWith('whep-')), 10_000, 'the WHEP session to end');
+    await waitFor(async () => !(await peersIn(`${ROOM}-2`)).some((p) => p.name.startsWith('whep-')), 10_000, 'the WHEP session to end');
     assert.equal(await pub.delete(), 200);
-    await waitFor(() => peersIn(`${ROOM}-2`).length === 0, 10_000, 'no peer left in the room').catch((err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(peersIn(`${ROOM}-2`))}`);
+    await waitFor(async () => (await peersIn(`${ROOM}-2`)).length === 0, 10_000, 'no peer left in the room').catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify((await peersIn(`${ROOM}-2`)))}`);
     });
     const state = (await (await fetch(`${server.url}/api/state`)).json()) as { peers: { room: string | null }[] };
     assert.equal(state.peers.filter((p) => p.room === `${ROOM}-2`).length, 0, '/api/state lists no peer of the room');

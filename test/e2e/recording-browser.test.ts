@@ -67,18 +67,18 @@ describe('recording Chromium room pages to WebM (--record DIR, ffmpeg decodes th
     const page = await browser.context.newPage();
     page.on('pageerror', (err) => console.error(`page ${name} error:`, err.message));
     await page.goto(`${server.url}/room/rec-e2e?name=${name}&detector=none&${query}`);
-    const recording = () => server.state().peers.find((p) => p.name === name)?.recording ?? undefined;
-    const first = await waitFor(() => ((recording()?.frames ?? 0) > 0 ? recording() : undefined), 30_000, `the recording of ${name} to get its first frame`).catch((err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(server.state().peers.map((p) => ({ name: p.name, state: p.connectionState, tracks: p.tracks.length, recording: p.recording })))}`);
+    const recording = async () => (await server.state()).peers.find((p) => p.name === name)?.recording ?? undefined;
+    const first = await waitFor(async () => (((await recording())?.frames ?? 0) > 0 ? (await recording()) : undefined), 30_000, `the recording of ${name} to get its first frame`).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify((await server.state()).peers.map((p) => ({ name: p.name, state: p.connectionState, tracks: p.tracks.length, recording: p.recording })))}`);
     });
     const startedAt = performance.now();
     const sentAtStart = await outbound(page);
     await new Promise((r) => setTimeout(r, PUBLISH_MS));
     const sentAtEnd = await outbound(page);
-    const last = recording()!;
+    const last = (await recording())!;
     await page.close();
     const publishedS = (performance.now() - startedAt) / 1000;
-    await waitFor(() => !server.state().peers.some((p) => p.name === name), 15_000, `${name} to be gone`);
+    await waitFor(async () => !(await server.state()).peers.some((p) => p.name === name), 15_000, `${name} to be gone`);
     await waitFor(() => hasDuration(first.file), 10_000, 'the file to be finalized (a duration)');
     return { file: first.file, layer: last.layer, publishedS, sentAtStart, sentAtEnd };
   }

@@ -65,7 +65,7 @@ async function diagnose(pages: Map<string, Page>, server: FacecastServer): Promi
       .catch(() => null);
     lines.push(`${name}: ${JSON.stringify(v)} transceivers ${JSON.stringify(tr)}`);
   }
-  for (const p of server.state().peers) {
+  for (const p of (await server.state()).peers) {
     lines.push(`server ${p.name} ${p.connectionState}/${p.signalingState}: in ${p.packetsIn} out ${p.packetsOut}; subs ${p.subscriptions.map((s) => `${s.publisherId}/${s.kind}/${s.layer}:${s.packetsOut}@${s.estimateBps}`).join(' ')}; layers in ${p.tracks.map((t) => `${t.kind}:${t.packetsIn}`).join(' ')}`);
   }
   return lines.join('\n');
@@ -126,7 +126,7 @@ describe('the room page: three Chromium pages in one room', () => {
       }
     }
     // The server's view: one room of three, each subscribed to the two others' video.
-    const state = server.state();
+    const state = (await server.state());
     assert.deepEqual(state.rooms.map((r) => [r.name, r.participants.length]), [[ROOM, 3]]);
     for (const peer of state.peers) {
       const video = peer.subscriptions.filter((s) => s.kind === 'video');
@@ -138,12 +138,12 @@ describe('the room page: three Chromium pages in one room', () => {
     // Congestion feedback: Chromium sends REMB for what it receives; the SFU keeps each
     // subscriber's estimate and tells each publisher the largest.
     await waitFor(
-      () => server.state().peers.every((p) => p.subscriptions.some((s) => s.kind === 'video' && s.estimateBps !== null)),
+      async () => (await server.state()).peers.every((p) => p.subscriptions.some((s) => s.kind === 'video' && s.estimateBps !== null)),
       10_000,
       'a REMB estimate from every subscriber',
     );
-    await waitFor(() => server.state().peers.every((p) => p.tracks.some((t) => t.rembSentBps !== null)), 5_000, 'a REMB to every publisher');
-    const after = server.state();
+    await waitFor(async () => (await server.state()).peers.every((p) => p.tracks.some((t) => t.rembSentBps !== null)), 5_000, 'a REMB to every publisher');
+    const after = (await server.state());
     console.log(
       `# room of 3: ${after.peers
         .map((p) => `${p.name} gets ${p.subscriptions.filter((s) => s.kind === 'video').map((s) => `${s.layer}@${Math.round((s.estimateBps ?? 0) / 1000)}kbps`).join(', ')}; told ${Math.round((p.tracks.find((t) => t.rembSentBps !== null)?.rembSentBps ?? 0) / 1000)} kbps`)
@@ -162,7 +162,7 @@ describe('the room page: three Chromium pages in one room', () => {
     const ms = Date.now() - t0;
     console.log(`# tile of a leaving participant gone for everyone in ${ms} ms`);
     assert.ok(ms < 2_000);
-    await waitFor(() => server.state().peers.length === 2, 10_000, 'the server to drop carol');
+    await waitFor(async () => (await server.state()).peers.length === 2, 10_000, 'the server to drop carol');
   });
 
   it('a late joiner gets video from everyone in under 2 s, and the others get its video', async () => {
@@ -202,7 +202,7 @@ describe('the room page: three Chromium pages in one room', () => {
     assert.match(v.status, /cannot join room e2e-room: .*full/i);
     assert.equal(v.joined, false);
     // The others are untouched.
-    assert.equal(server.state().rooms[0]!.participants.length, 3);
+    assert.equal((await server.state()).rooms[0]!.participants.length, 3);
     await erin.close();
   });
 

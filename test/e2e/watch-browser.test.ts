@@ -41,10 +41,10 @@ describe('the WHEP player page /watch/ROOM in headless Chromium', () => {
       throw new Error(`${err.message}: ${JSON.stringify(await watchState(watcher))}`);
     });
     assert.match((await watchState(watcher))!.status, /watching room "stage"/);
-    const whep = server.state().peers.filter((p) => p.name.startsWith('whep-'));
+    const whep = (await server.state()).peers.filter((p) => p.name.startsWith('whep-'));
     assert.equal(whep.length, 1, 'one WHEP viewer');
     await watcher.close({ runBeforeUnload: true });
-    await waitFor(() => !server.state().peers.some((p) => p.name.startsWith('whep-')), 10_000, 'the WHEP session to end');
+    await waitFor(async () => !(await server.state()).peers.some((p) => p.name.startsWith('whep-')), 10_000, 'the WHEP session to end');
     await publisher.close();
   });
 

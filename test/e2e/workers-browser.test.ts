@@ -39,7 +39,7 @@ describe('the pages with room workers (--workers 2) in headless Chromium', () =>
       page.evaluate((n) => (window as unknown as { facecastRoom: { tiles(): Tile[] } }).facecastRoom.tiles().find((t) => t.name === n)?.framesDecoded ?? 0, who);
     await waitFor(async () => (await decoded(alice, 'bob')) >= 30 && (await decoded(bob, 'alice')) >= 30, 30_000, 'alice and bob decode each other');
 
-    const state = await server.fetchState();
+    const state = await server.state();
     assert.equal(state.peers.length, 3);
     const workerOf = (room?: { worker?: number }) => room?.worker;
     const echoWorker = workerOf(state.rooms.find((r) => r.name.startsWith('~echo-')));
@@ -47,6 +47,6 @@ describe('the pages with room workers (--workers 2) in headless Chromium', () =>
     assert.deepEqual(new Set([echoWorker, roomWorker]), new Set([0, 1]), 'the echo and the room on different workers');
     assert.equal(roomWorker, server.workers!.workerOf('wk'));
     for (const p of [echo, alice, bob]) await p.close();
-    await waitFor(async () => (await server.fetchState()).peers.length === 0, 10_000, 'no peers left');
+    await waitFor(async () => (await server.state()).peers.length === 0, 10_000, 'no peers left');
   });
 });

@@ -1,8 +1,20 @@
 import { pino } from 'pino';
 import { startServer, type FacecastServer } from '../../src/server/server.js';
 import type { ServerConfig } from '../../src/server/config.js';
+import { defaultWorkerCount } from '../../src/server/worker-pool.js';
 
-/** A server on 127.0.0.1 with a random port, gathering ICE on 127.0.0.1 only. */
+/**
+ * Room workers in tests: the CLI's default is one per core; tests run at least 2, so that
+ * rooms really are spread over threads even on a 1-core machine.
+ */
+export const TEST_WORKERS = Math.max(2, defaultWorkerCount());
+
+/**
+ * A server on 127.0.0.1 with a random port, gathering ICE on 127.0.0.1 only, started the
+ * way `facecast serve` starts it by default: rooms on room worker threads. A test that
+ * needs this thread's SFU objects (`server.participants`, `server.rooms`) passes
+ * `workers: 0` and says why.
+ */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<FacecastServer> {
   const config: ServerConfig = {
     host: '127.0.0.1',
@@ -10,6 +22,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     logLevel: 'silent',
     ice: { iceServers: [], interfaceAddress: '127.0.0.1' },
     iceTimeoutS: 30,
+    workers: TEST_WORKERS,
     ...overrides,
   };
   return startServer(config, pino({ level: process.env.FACECAST_TEST_LOG ?? 'silent' }));

@@ -59,7 +59,7 @@ describe('room tokens (auth on)', () => {
     assert.match((await open(server.url, badClaims)).body, /lacks valid claims: room/);
     const none = 'eyJhbGciOiJub25lIn0.eyJyb29tIjoiciIsImlkZW50aXR5IjoiYSIsImV4cCI6OTk5OTk5OTk5OX0.';
     assert.equal((await open(server.url, none)).status, 401, 'alg "none" is refused');
-    assert.equal(server.state().peers.length, 0);
+    assert.equal((await server.state()).peers.length, 0);
   });
 
   it('a valid token opens its room under its identity, and nothing else', async () => {
@@ -94,16 +94,16 @@ describe('room tokens (auth on)', () => {
       for (const p of silents.nextFrame()) silent.sendRtp(p);
     }, 33);
     try {
-      await waitFor(() => server.state().peers.some((p) => p.name === 'mute' && p.tracks.length === 1), 5000, "mute's track");
+      await waitFor(async () => (await server.state()).peers.some((p) => p.name === 'mute' && p.tracks.length === 1), 5000, "mute's track");
       await viewer.join('rights');
       await viewer.subscribeOnly();
-      await waitFor(() => viewer.received.length > 20, 8000, "the viewer receives mute's video").catch((err: Error) => {
-        throw new Error(`${err.message}: ${JSON.stringify(server.state().peers.map((p) => [p.name, p.tracks.length, p.subscriptions.map((s) => [s.kind, s.packetsOut])]))} ${JSON.stringify(viewer.messages.map((m) => m.type === 'error' ? m.message : m.type))} ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection, t.receiver.track?.ssrc]))} recv ${viewer.received.length}`);
+      await waitFor(() => viewer.received.length > 20, 8000, "the viewer receives mute's video").catch(async (err: Error) => {
+        throw new Error(`${err.message}: ${JSON.stringify((await server.state()).peers.map((p) => [p.name, p.tracks.length, p.subscriptions.map((s) => [s.kind, s.packetsOut])]))} ${JSON.stringify(viewer.messages.map((m) => m.type === 'error' ? m.message : m.type))} ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection, t.receiver.track?.ssrc]))} recv ${viewer.received.length}`);
       });
       assert.equal(viewer.bySsrc().size, 1, 'only one publisher reaches the viewer');
       await waitFor(() => silent.messages.some((m) => m.type === 'error' && m.code === 'forbidden'), 5000, 'silent is told');
       assert.ok(!viewer.messages.some((m) => m.type === 'error'), 'a viewer that sends nothing hears no complaint');
-      const peers = server.state().peers;
+      const peers = (await server.state()).peers;
       const of = (name: string) => peers.find((p) => p.name === name)!;
       assert.equal(of('mute').subscriptions.length, 0, 'mute may not subscribe');
       assert.equal(of('silent').tracks.length, 0, "silent's media is not a published track");

@@ -108,8 +108,8 @@ describe('bad signaling input gets a clear error and harms nobody else', () => {
   it('the healthy call kept flowing and the bad sockets left nothing behind', async () => {
     const before = healthy.received.length;
     await waitFor(() => healthy.received.length > before + 30, 3000, 'more echo packets');
-    await waitFor(() => server.state().peers.length === 1, 10_000, 'only the healthy peer left');
-    assert.equal(server.state().peers[0]!.id, healthy.peerId);
+    await waitFor(async () => (await server.state()).peers.length === 1, 10_000, 'only the healthy peer left');
+    assert.equal((await server.state()).peers[0]!.id, healthy.peerId);
   });
 
   it('a client vanishing mid-handshake leaves nothing behind', async () => {
@@ -118,10 +118,10 @@ describe('bad signaling input gets a clear error and harms nobody else', () => {
     await pc.setLocalDescription(await pc.createOffer());
     const sock = await rawSocket(server.url);
     sock.ws.send(JSON.stringify({ type: 'offer', sdp: pc.localDescription!.sdp }));
-    await waitFor(() => server.state().peers.length === 2, 5000, 'the half-open peer');
+    await waitFor(async () => (await server.state()).peers.length === 2, 5000, 'the half-open peer');
     sock.ws.terminate(); // vanish: no close frame
     await pc.close();
-    await waitFor(() => server.state().peers.length === 1, 10_000, 'the half-open peer to be removed');
+    await waitFor(async () => (await server.state()).peers.length === 1, 10_000, 'the half-open peer to be removed');
   });
 });
 
@@ -137,7 +137,7 @@ describe('a peer that goes silent', () => {
       await client.pc.close(); // the network is gone; the WebSocket is not
       const error = await client.nextMessage((m) => m.type === 'error', 8000);
       assert.equal(error.type === 'error' && error.message.includes('media timeout'), true, JSON.stringify(error));
-      assert.equal(server.state().peers.length, 0);
+      assert.equal((await server.state()).peers.length, 0);
       const took = Date.now() - t0;
       assert.ok(took >= 1500 && took < 6000, `removed after ${took} ms`);
     } finally {

@@ -15,7 +15,8 @@ function resources(): Record<string, number> {
 
 describe('connect/disconnect cycles leave nothing behind', () => {
   it('20 echo calls, each closed by the client: no peers, UDP sockets or timers left', async () => {
-    const server = await startTestServer();
+    // Counts this thread's UDP sockets, timers and Participant objects: rooms in this thread (workers: 0).
+    const server = await startTestServer({ workers: 0 });
     try {
       const baseline = resources();
       for (let i = 0; i < 20; i++) {
@@ -23,11 +24,11 @@ describe('connect/disconnect cycles leave nothing behind', () => {
         await client.connect();
         const source = new Vp8Source();
         for (let f = 0; f < 3; f++) for (const p of source.nextFrame()) client.sendRtp(p);
-        await waitFor(() => server.state().peers[0]?.packetsIn, 2000, 'packets in');
+        await waitFor(async () => (await server.state()).peers[0]?.packetsIn, 2000, 'packets in');
         // Alternate between a clean close and a vanished client.
         if (i % 2) client.ws.terminate();
         await client.close();
-        await waitFor(() => server.state().peers.length === 0, 10_000, `peer ${i} removed`);
+        await waitFor(async () => (await server.state()).peers.length === 0, 10_000, `peer ${i} removed`);
       }
       // Let closing sockets and cancelled timers settle.
       const settled = await waitFor(
@@ -67,13 +68,13 @@ describe('room churn', () => {
         await c.close();
       }
       const took = performance.now() - t0;
-      await waitFor(() => server.state().peers.length === 1, 10_000, 'only the resident left');
-      await waitFor(() => resident.pc.signalingState === 'stable' && server.state().peers[0]!.subscriptions.length === 0, 10_000, 'the resident unsubscribed from every visitor');
-      const state = server.state();
-      assert.deepEqual(state.rooms, [{ name: 'churn', participants: [state.peers[0]!.id] }]);
+      await waitFor(async () => (await server.state()).peers.length === 1, 10_000, 'only the resident left');
+      await waitFor(async () => resident.pc.signalingState === 'stable' && (await server.state()).peers[0]!.subscriptions.length === 0, 10_000, 'the resident unsubscribed from every visitor');
+      const state = (await server.state());
+      assert.deepEqual(state.rooms.map((r) => ({ name: r.name, participants: r.participants })), [{ name: 'churn', participants: [state.peers[0]!.id] }]);
       assert.equal(state.peers[0]!.name, 'resident');
       await resident.close();
-      await waitFor(() => server.state().peers.length === 0 && server.state().rooms.length === 0, 10_000, 'an empty server');
+      await waitFor(async () => (await server.state()).peers.length === 0 && (await server.state()).rooms.length === 0, 10_000, 'an empty server');
       const settled = await waitFor(
         () => {
           const now = resources();
@@ -96,7 +97,8 @@ describe('departed participants are garbage', () => {
   it('after 40 join/leave cycles at most the last couple of participants are still reachable (WeakRef + full GC)', async () => {
     v8.setFlagsFromString('--expose_gc');
     const gc = vm.runInNewContext('gc') as () => void;
-    const server = await startTestServer({ limits: { reconnectGraceMs: 200 } });
+    // Holds WeakRefs to the Participant objects: rooms in this thread (workers: 0).
+    const server = await startTestServer({ limits: { reconnectGraceMs: 200 }, workers: 0 });
     const resident = new TestClient(server.url, { keep: false });
     const refs: WeakRef<object>[] = [];
     try {
@@ -112,7 +114,7 @@ describe('departed participants are garbage', () => {
         if (i % 3 === 0) c.ws.terminate();
         await c.close();
       }
-      await waitFor(() => server.state().peers.length === 1, 10_000, 'only the resident left');
+      await waitFor(async () => (await server.state()).peers.length === 1, 10_000, 'only the resident left');
       await new Promise((r) => setTimeout(r, 1500)); // the departure grace, then the last close
       for (let i = 0; i < 4; i++) {
         gc();

@@ -79,7 +79,7 @@ describe('echo through the SFU (werift client, real signaling, 127.0.0.1)', () =
     await waitFor(() => client.pliReceived > before, 2000, 'the PLI to reach the publisher');
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(client.pliReceived - before <= 2, `a burst of 10 PLIs is coalesced (got ${client.pliReceived - before})`);
-    const peer = server.state().peers[0]!;
+    const peer = (await server.state()).peers[0]!;
     assert.ok(peer.keyframeRequestsForwarded >= 2, 'state counts forwarded keyframe requests');
   });
 
@@ -98,13 +98,13 @@ describe('echo through the SFU (werift client, real signaling, 127.0.0.1)', () =
     const rtx = client.received.filter((p) => p.header.sequenceNumber === seq).at(-1)!;
     assert.deepEqual(rtx.payload, target.payload);
     assert.equal(rtx.header.timestamp, target.header.timestamp);
-    const peer = server.state().peers[0]!;
+    const peer = (await server.state()).peers[0]!;
     assert.ok(peer.nacksAnswered >= 1 && peer.retransmissions >= 1);
   });
 
   it('shows the peer in /api/state and forgets it when the socket closes', async () => {
     const res = await fetch(`${server.url}/api/state`);
-    const state = (await res.json()) as ReturnType<FacecastServer['state']>;
+    const state = (await res.json()) as Awaited<ReturnType<FacecastServer['state']>>;
     assert.equal(state.peers.length, 1);
     const peer = state.peers[0]!;
     assert.equal(peer.id, client.peerId);
@@ -114,7 +114,7 @@ describe('echo through the SFU (werift client, real signaling, 127.0.0.1)', () =
     assert.ok(peer.packetsIn > 100 && peer.packetsOut > 100 && peer.bytesOut > 0);
     assert.equal(peer.tracks.length, 1);
     client.ws.close();
-    await waitFor(() => server.state().peers.length === 0, 10_000, 'peer removal');
+    await waitFor(async () => (await server.state()).peers.length === 0, 10_000, 'peer removal');
   });
 });
 
@@ -131,7 +131,7 @@ describe('server-initiated negotiation', () => {
         await new Promise((r) => setTimeout(r, 33));
       }
       assert.ok(client.received.length >= 20, `echo packets: ${client.received.length}`);
-      assert.equal(server.state().peers[0]!.signalingState, 'stable');
+      assert.equal((await server.state()).peers[0]!.signalingState, 'stable');
     } finally {
       await client.close();
       await server.close();

@@ -99,7 +99,7 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
       // Each started at a keyframe within the first second.
       assert.equal(packets[0]!.payload[4], 0x10, `viewer-${i} starts on a keyframe`);
     }
-    const state = server.state();
+    const state = (await server.state());
     assert.equal(state.rooms.length, 1);
     assert.equal(state.rooms[0]!.participants.length, SUBSCRIBERS + 1);
     const alice = state.peers.find((p) => p.name === 'alice')!;
@@ -125,7 +125,7 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
       assert.equal(pictureId(after[0]!), (pictureId(boundary) + 1) & 0x7fff, `viewer-${i}: VP8 picture id continues across the reconnect`);
       assertContiguous(after, publisher.sent, `viewer-${i} after reconnect`);
     }
-    assert.equal(server.state().rooms[0]!.participants.length, SUBSCRIBERS + 1);
+    assert.equal((await server.state()).rooms[0]!.participants.length, SUBSCRIBERS + 1);
   });
 
   it('PLI storm: 20 subscribers x PLI every 50 ms -> the publisher sees at most one per 500 ms', async () => {
@@ -156,7 +156,7 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
     assert.ok(times.length <= 1 + Math.floor(seconds / 0.5), `publisher saw ${times.length} PLIs in ${seconds.toFixed(2)} s`);
     assert.ok(gaps.every((g) => g >= 250), shown);
     assert.ok(gaps.slice(1).every((g, i) => g + gaps[i]! >= 900), shown);
-    const alice = server.state().peers.find((p) => p.name === 'alice')!;
+    const alice = (await server.state()).peers.find((p) => p.name === 'alice')!;
     assert.ok(alice.tracks[0]!.keyframeRequestsReceived >= SUBSCRIBERS * 20, 'the SFU counted the storm');
     publisher.stop();
   });
@@ -181,7 +181,7 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
       const keys = s.received.slice(othersBefore[i]!).map(key);
       assert.equal(new Set(keys).size, keys.length, `viewer-${i + 1} got no duplicate`);
     }
-    const state = server.state();
+    const state = (await server.state());
     const victimState = state.peers.find((p) => p.name === 'viewer-0')!;
     assert.equal(victimState.retransmissions, 1);
     assert.ok(state.peers.filter((p) => p.name.startsWith('viewer-') && p.name !== 'viewer-0').every((p) => p.retransmissions === 0));

@@ -848,8 +848,8 @@ describe('signaling fuzz against a live server (127.0.0.1)', () => {
       await client.close();
     }
     for (const s of sockets) s.close();
-    await waitFor(() => server.state().peers.length === 0, 10_000, 'every peer to be removed');
-    await waitFor(() => server.rooms.list.length === 0, 5000, 'every room to be dropped');
+    await waitFor(async () => (await server.state()).peers.length === 0, 10_000, 'every peer to be removed');
+    await waitFor(async () => (await server.state()).rooms.length === 0, 5000, 'every room to be dropped');
     const total = counts.flood + counts.sequence + counts.chaos + counts.closing;
     assert.ok(total >= 10_000, `${total} messages sent`);
     const errors = logged.filter((l) => l.level >= 50);

@@ -344,7 +344,7 @@ describe('UDP fuzz at the media port during a live call (127.0.0.1)', () => {
     const foreign = client.received.filter((p: RtpPacket) => !sentPayloads.has(p.payload.toString('base64')));
     assert.equal(foreign.length, 0, `${foreign.length} echoed packets that the publisher never sent`);
     // And the server still sees one healthy, connected peer.
-    const peers = server.state().peers;
+    const peers = (await server.state()).peers;
     assert.equal(peers.length, 1);
     assert.equal(peers[0]!.connectionState, 'connected');
   });

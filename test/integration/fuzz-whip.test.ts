@@ -84,7 +84,7 @@ for (const workers of [0, 2]) describe(`WHIP/WHEP fuzz (auth on, 127.0.0.1, ${wo
       const res = await fetch(server.url + location, { method: 'DELETE', headers: { authorization: `Bearer ${good}` } });
       assert.ok(res.status === 200 || res.status === 404, `DELETE ${location}: ${res.status}`);
     }
-    await waitFor(async () => (await server.fetchState()).peers.length === 0, 15_000, 'every fuzz participant gone');
+    await waitFor(async () => (await server.state()).peers.length === 0, 15_000, 'every fuzz participant gone');
     const health = await fetch(server.url + '/healthz');
     assert.equal(health.status, 200);
   });

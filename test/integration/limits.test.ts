@@ -33,7 +33,7 @@ describe('tracks per participant', () => {
     // (This client trickles candidates before its offer goes out: those get `no-offer`, as they should.)
     const refused = client.messages.filter((m) => m.type === 'error' && m.code === 'too-many-tracks');
     assert.equal(refused.length, 2, 'one error per refused track');
-    assert.equal(server.state().peers.find((p) => p.name === 'many')!.tracks.length, 2);
+    assert.equal((await server.state()).peers.find((p) => p.name === 'many')!.tracks.length, 2);
     assert.equal(client.pc.connectionState, 'connected', 'the call itself goes on');
   });
 
@@ -80,7 +80,7 @@ describe('signaling message rate per socket', () => {
       await new Promise((r) => setTimeout(r, 500));
       c.ws.send(JSON.stringify({ type: 'join', room: 'rate' }));
       await waitFor(() => c.got.some((m) => m.type === 'error' && m.code === 'already-joined'), 3000, 'the second join answered already-joined');
-      assert.equal(server.state().peers.filter((p) => p.name === 'bursty').length, 1);
+      assert.equal((await server.state()).peers.filter((p) => p.name === 'bursty').length, 1);
     } finally {
       c.ws.terminate();
     }
@@ -92,13 +92,13 @@ describe('signaling message rate per socket', () => {
     try {
       calm.ws.send(JSON.stringify({ type: 'join', room: 'rate2', name: 'calm' }));
       flood.ws.send(JSON.stringify({ type: 'join', room: 'rate2', name: 'flood' }));
-      await waitFor(() => server.state().peers.filter((p) => p.room === 'rate2').length === 2, 3000, 'both joined');
+      await waitFor(async () => (await server.state()).peers.filter((p) => p.room === 'rate2').length === 2, 3000, 'both joined');
       const frame = JSON.stringify({ type: 'tile', name: 'calm', width: 1, height: 1 });
       for (let i = 0; i < 400 && flood.ws.readyState === WebSocket.OPEN; i++) flood.ws.send(frame);
       await waitFor(() => flood.closeCode() !== undefined, 5000, 'the flooding socket closed');
       assert.equal(flood.closeCode(), 1008);
       assert.ok(limited(flood.got).some((m) => /disconnected/.test(m.message ?? '')), 'told why');
-      await waitFor(() => !server.state().peers.some((p) => p.name === 'flood'), 3000, 'the flooder\'s peer gone');
+      await waitFor(async () => !(await server.state()).peers.some((p) => p.name === 'flood'), 3000, 'the flooder\'s peer gone');
       calm.ws.send(JSON.stringify({ type: 'join', room: 'rate2' }));
       await waitFor(() => calm.got.some((m) => m.type === 'error' && m.code === 'already-joined'), 3000, 'the calm socket still answered');
       assert.equal(calm.closeCode(), undefined);

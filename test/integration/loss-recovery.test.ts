@@ -44,7 +44,7 @@ describe('keyframes for losses NACKs cannot repair (werift echo call)', () => {
     await server?.close();
   });
 
-  const me = () => server.state().peers[0]!;
+  const me = async () => (await server.state()).peers[0]!;
 
   it('a packet the SFU never received, NACKed again after 250 ms: one keyframe request to the publisher', async () => {
     const plisBefore = client.pliReceived;
@@ -69,7 +69,7 @@ describe('keyframes for losses NACKs cannot repair (werift echo call)', () => {
     await new Promise((r) => setTimeout(r, 300));
     await nack();
     await waitFor(() => client.pliReceived > plisBefore, 2000, 'a keyframe request at the publisher');
-    const sub = me().subscriptions[0]!;
+    const sub = (await me()).subscriptions[0]!;
     assert.ok(sub.nackMisses >= 2, `misses ${sub.nackMisses}`);
     assert.equal(sub.keyframesForLoss, 1);
   });
@@ -77,7 +77,7 @@ describe('keyframes for losses NACKs cannot repair (werift echo call)', () => {
   it('an outage (no packets for 1.5 s, then a jump in sequence numbers): a keyframe request as soon as packets resume', async () => {
     await new Promise((r) => setTimeout(r, 600)); // past the last request's 500 ms spacing
     const plisBefore = client.pliReceived;
-    const gapsBefore = me().tracks[0]!.gapsIn;
+    const gapsBefore = (await me()).tracks[0]!.gapsIn;
     paused = true;
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(client.pliReceived, plisBefore, 'nothing asked during the outage');
@@ -87,6 +87,6 @@ describe('keyframes for losses NACKs cannot repair (werift echo call)', () => {
     const ms = performance.now() - resumedAt;
     console.log(`# outage: keyframe requested ${ms.toFixed(0)} ms after the publisher's packets resumed`);
     assert.ok(ms < 1000, `asked at once (${ms.toFixed(0)} ms), not by a retry timer`);
-    assert.equal(me().tracks[0]!.gapsIn, gapsBefore + 1);
+    assert.equal((await me()).tracks[0]!.gapsIn, gapsBefore + 1);
   });
 });

@@ -57,7 +57,7 @@ describe('metadata mode: detection results over the facecast data channel', () =
     await waitFor(() => bob.dataMessages.length > before, 3000, 'the valid result');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(bob.dataMessages.slice(before).map((m) => FacesDown.parse(m).frame), [7]);
-    const a = server.state().peers.find((p) => p.name === 'alice')!;
+    const a = (await server.state()).peers.find((p) => p.name === 'alice')!;
     assert.equal(a.faces?.count, 3);
     assert.equal(a.faces?.detector, 'blazeface');
     assert.equal(a.data.messagesDropped, 3);

@@ -109,7 +109,7 @@ describe('/metrics (Prometheus, werift peers on 127.0.0.1)', () => {
     await new Promise((r) => setTimeout(r, 200)); // let the last packets land
 
     const s = await scrape(server);
-    const state = server.state();
+    const state = (await server.state());
     assert.equal(get(s, 'facecast_participants'), 2);
     assert.equal(get(s, 'facecast_participants_connected'), 2);
     assert.equal(get(s, 'facecast_rooms'), 1);
@@ -144,7 +144,7 @@ describe('/metrics (Prometheus, werift peers on 127.0.0.1)', () => {
   it('counters stay monotonic and gauges drop when a participant leaves', async () => {
     const before = await scrape(server);
     await bob.close();
-    await waitFor(() => server.state().peers.length === 1, 5000, 'bob gone');
+    await waitFor(async () => (await server.state()).peers.length === 1, 5000, 'bob gone');
     const s = await scrape(server);
     assert.equal(get(s, 'facecast_participants'), 1);
     assert.equal(get(s, 'facecast_subscriptions{kind="video"}'), 0);
@@ -154,7 +154,7 @@ describe('/metrics (Prometheus, werift peers on 127.0.0.1)', () => {
       assert.ok(get(s, name) > 0, `${name} keeps bob's share`);
     }
     await alice.close();
-    await waitFor(() => server.state().peers.length === 0, 5000, 'alice gone');
+    await waitFor(async () => (await server.state()).peers.length === 0, 5000, 'alice gone');
     const last = await scrape(server);
     assert.equal(get(last, 'facecast_participants'), 0);
     assert.ok(get(last, 'facecast_rtp_packets_received_total') >= get(before, 'facecast_rtp_packets_received_total'));

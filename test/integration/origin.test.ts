@@ -52,7 +52,7 @@ describe('WebSocket origin check', () => {
     for (const origin of ['https://evil.example', `http://127.0.0.1:${Number(port) + 1}`, 'http://127.0.0.1.evil.example', 'null', 'file://', 'https://app.example.evil']) {
       assert.equal(await open(server.url, origin), 403, origin);
     }
-    assert.equal(server.state().peers.length, 0);
+    assert.equal((await server.state()).peers.length, 0);
   });
 
   it('--allow-origin takes origins only, and says so', () => {

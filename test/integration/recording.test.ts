@@ -149,7 +149,7 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     server = await startTestServer({ record: dir });
     const pub = track(await publish(server.url, 'rec', 'alice'));
     const rec = await waitFor(
-      () => server!.state().peers.find((p) => p.name === 'alice' && p.recording && p.recording.frames >= 30)?.recording,
+      async () => (await server!.state()).peers.find((p) => p.name === 'alice' && p.recording && p.recording.frames >= 30)?.recording,
       15_000,
       'the recording to show 30 frames in /api/state',
     );
@@ -163,7 +163,7 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     await sleep(3000);
     const publishedS = pub.stop();
     await pub.client.close(); // leave
-    await waitFor(() => !server!.state().peers.some((p) => p.name === 'alice'), 15_000, 'alice to be gone');
+    await waitFor(async () => !(await server!.state()).peers.some((p) => p.name === 'alice'), 15_000, 'alice to be gone');
     const files = webmFiles(dir);
     assert.deepEqual(files, [path.basename(rec.file)]);
     const p = await waitFor(() => (hasDuration(rec.file) ? probe(rec.file) : undefined), 10_000, 'the file to be finalized (a duration)');
@@ -182,7 +182,7 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     const pub = track(new Publisher(client));
     pub.dropInFrame = 40; // keyframes come at frames 0, 60, 120: this one is in the middle of a GOP
     pub.start();
-    const rec = await waitFor(() => server!.state().peers.find((p) => p.name === 'dave')?.recording, 15_000, 'the recording');
+    const rec = await waitFor(async () => (await server!.state()).peers.find((p) => p.name === 'dave')?.recording, 15_000, 'the recording');
     await waitFor(() => pub.frames > 100, 15_000, 'frame 100 sent');
     const pliAfterLoss = client.pliTimes.filter((t) => t > pub.droppedAt).length;
     const publishedS = pub.stop();
@@ -211,7 +211,7 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     const api = `${server.url}/api/rooms/studio/participants/bob/recording`;
     assert.equal((await fetch(`${server.url}/api/rooms/studio/participants/nobody/recording`, { method: 'POST' })).status, 404);
     const pub = track(await publish(server.url, 'studio', 'bob'));
-    await waitFor(() => server!.state().peers.find((p) => p.name === 'bob')?.recording?.frames, 15_000, 'the automatic recording');
+    await waitFor(async () => (await server!.state()).peers.find((p) => p.name === 'bob')?.recording?.frames, 15_000, 'the automatic recording');
     await sleep(2000);
 
     const sentBefore = pub.frames;
@@ -224,7 +224,7 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     assert.equal(p1.packets, first.frames, 'the frames the API counted are the frames in the file');
     assert.equal((await fetch(api, { method: 'DELETE' })).status, 404, 'nothing to stop now');
     await sleep(1500);
-    assert.equal(server.state().peers.find((p) => p.name === 'bob')?.recording, null, 'not restarted automatically after a stop');
+    assert.equal((await server.state()).peers.find((p) => p.name === 'bob')?.recording, null, 'not restarted automatically after a stop');
 
     const started = await fetch(api, { method: 'POST' });
     assert.equal(started.status, 201);
@@ -233,7 +233,7 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     assert.equal((await fetch(api, { method: 'POST' })).status, 200, 'already recording');
     assert.equal((await fetch(api, { method: 'PUT' })).status, 405);
     const framesAtStart = pub.frames;
-    await waitFor(() => server!.state().peers.find((p) => p.name === 'bob')?.recording?.frames, 15_000, 'the second recording');
+    await waitFor(async () => (await server!.state()).peers.find((p) => p.name === 'bob')?.recording?.frames, 15_000, 'the second recording');
     await sleep(2500);
     const sentSecond = (pub.frames - framesAtStart) / FPS;
     await server.close(); // graceful shutdown while bob still publishes

@@ -72,15 +72,15 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
   });
 
   it('the SFU receives all three layers as one published track', async () => {
-    await waitFor(() => server.state().peers.find((p) => p.name === 'alice')?.tracks.length === 3, 5000, 'three layers');
-    const alice = server.state().peers.find((p) => p.name === 'alice')!;
+    await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'alice')?.tracks.length === 3, 5000, 'three layers');
+    const alice = (await server.state()).peers.find((p) => p.name === 'alice')!;
     assert.deepEqual(alice.tracks.map((t) => t.packetsIn > 0), [true, true, true]);
-    const bob = server.state().peers.find((p) => p.name === 'bob')!;
+    const bob = (await server.state()).peers.find((p) => p.name === 'bob')!;
     assert.equal(bob.subscriptions.length, 1, 'one subscription for the three layers');
   });
 
   it('forwards the highest layer by default, then the one that fits a small tile, with seq continuous', async () => {
-    await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 5000, 'layer f');
+    await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 5000, 'layer f');
     // The forwarder may start on another layer and switch to f at f's keyframe: packets from
     // before that can still be on their way (or be resent) after the state says f. So the
     // window is by sequence number: from the layer f keyframe on, not from a packet count.
@@ -95,9 +95,9 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
       return [...bySeq.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p);
     };
     viewer.send({ type: 'tile', name: 'alice', width: 160, height: 120 });
-    await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'q', 4000, 'layer q');
+    await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'q', 4000, 'layer q');
     const qKeyframeAt = () => window().findIndex((p) => frameWidth(p) === 160);
-    await waitFor(() => qKeyframeAt() >= 0 && window().length > qKeyframeAt() + 40, 6000, 'a layer q keyframe and 40 packets after it').catch((e: Error) => { throw new Error(`${e.message}: ${window().length} packets from the f keyframe of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp.split('\r\n').filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l)).join(' ')}; state ${JSON.stringify(server.state().peers.find((p) => p.name === 'bob')!.subscriptions)}`); });
+    await waitFor(async () => qKeyframeAt() >= 0 && window().length > qKeyframeAt() + 40, 6000, 'a layer q keyframe and 40 packets after it').catch(async (e: Error) => { throw new Error(`${e.message}: ${window().length} packets from the f keyframe of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp.split('\r\n').filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l)).join(' ')}; state ${JSON.stringify((await server.state()).peers.find((p) => p.name === 'bob')!.subscriptions)}`); });
     const got = window();
     // Loopback can drop a packet in a burst; the viewer NACKs and the SFU resends it. So: no gap
     // once retransmissions are counted, and no jump at the switch.
@@ -124,14 +124,14 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     const shown = frames.map((f) => `${f.seq}:${f.layer}`).join(' ');
     assert.ok(frames.slice(0, firstQ).every((f) => f.layer.startsWith('f')), `layer f before the q keyframe: ${shown}`);
     assert.ok(frames.slice(firstQ).every((f) => f.layer.startsWith('q')), `nothing but layer q from its keyframe on: ${shown}`);
-    const sub = server.state().peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
+    const sub = (await server.state()).peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
     assert.ok(sub.layerSwitches >= 2, `switches: ${sub.layerSwitches}`);
     console.log(`simulcast: f -> q on a 120 px tile; ${sub.layerSwitches} switches, seq continuous over ${got.length} packets`);
   });
 
   it('switches up again for a big tile', async () => {
     viewer.send({ type: 'tile', name: 'alice', width: 640, height: 480 });
-    await waitFor(() => server.state().peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 4000, 'layer f again');
+    await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 4000, 'layer f again');
   });
 
   it('a subscriber\'s REMB estimate picks its layer, and the publisher gets a REMB summary', async () => {
@@ -142,23 +142,23 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
       }
     });
     try {
-      const bob = () => server.state().peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
-      await waitFor(() => bob().layer === 'f', 4000, 'layer f for the big tile');
-      const sendRemb = (bps: number) => void viewer.pc.dtlsTransports[0]!.sendRtcp([rembPacket(1, bps, [bob().ssrc])]);
+      const bob = async () => (await server.state()).peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
+      await waitFor(async () => (await bob()).layer === 'f', 4000, 'layer f for the big tile');
+      const sendRemb = async (bps: number) => void viewer.pc.dtlsTransports[0]!.sendRtcp([rembPacket(1, bps, [(await bob()).ssrc])]);
       // 100 kbps fits none of the layers (each is several hundred kbps here): the lowest one.
-      sendRemb(100_000);
-      await waitFor(() => bob().layer === 'q', 4000, 'layer q under a 100 kbps estimate');
-      assert.equal(bob().estimateBps, 100_000);
+      await sendRemb(100_000);
+      await waitFor(async () => (await bob()).layer === 'q', 4000, 'layer q under a 100 kbps estimate');
+      assert.equal((await bob()).estimateBps, 100_000);
       // The publisher hears what its subscriber can take (never below 150 kbps).
       await waitFor(() => rembsAtPublisher.length > 0, 3000, 'a REMB at the publisher');
       assert.equal(rembsAtPublisher.at(-1), 150_000);
-      const alice = server.state().peers.find((p) => p.name === 'alice')!;
+      const alice = (await server.state()).peers.find((p) => p.name === 'alice')!;
       assert.ok(alice.tracks.some((t) => t.rembSentBps === 150_000), 'state shows the REMB sent');
       // Plenty of bandwidth: back up to the tile's layer, and the summary follows.
-      sendRemb(20_000_000);
+      await sendRemb(20_000_000);
       // Up for bandwidth waits until the last switch is 4 s old (no flapping near a layer's bitrate).
-      sendRemb(20_000_000);
-      await waitFor(() => bob().layer === 'f', 9000, 'layer f under a 20 Mbps estimate');
+      await sendRemb(20_000_000);
+      await waitFor(async () => (await bob()).layer === 'f', 9000, 'layer f under a 20 Mbps estimate');
       await waitFor(() => rembsAtPublisher.at(-1)! > 10_000_000, 3000, 'the publisher told about 20 Mbps');
       console.log(`# REMB: 100 kbps -> layer q, publisher told 150 kbps; 20 Mbps -> layer f, publisher told ${rembsAtPublisher.at(-1)} bps`);
     } finally {

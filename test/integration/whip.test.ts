@@ -156,9 +156,9 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
     await waitFor(() => pub.pc.connectionState === 'connected', 10_000, 'WHIP publisher connected');
     pub.start();
 
-    const state = () => server.state();
-    await waitFor(() => state().peers.find((p) => p.name === 'cam1')?.tracks.length === 1, 5000, 'the WHIP track to be published');
-    const whipPeer = state().peers.find((p) => p.name === 'cam1')!;
+    const state = async () => (await server.state());
+    await waitFor(async () => (await state()).peers.find((p) => p.name === 'cam1')?.tracks.length === 1, 5000, 'the WHIP track to be published');
+    const whipPeer = (await state()).peers.find((p) => p.name === 'cam1')!;
     assert.equal(whipPeer.room, 'studio');
 
     const viewer = new WhepViewer(server.url);
@@ -174,10 +174,10 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
     assert.equal(unknown.length, 0, 'every received payload is one the WHIP client sent');
     assert.equal(viewer.received[0]!.payload[4], 0x10, 'the viewer starts on a keyframe');
     assert.equal(new Set(viewer.received.map((p) => p.header.ssrc)).size, 1, 'one SSRC');
-    const viewerPeer = state().peers.find((p) => p.name.startsWith('whep-'))!;
+    const viewerPeer = (await state()).peers.find((p) => p.name.startsWith('whep-'))!;
     assert.equal(viewerPeer.subscriptions.length, 1);
     assert.ok(viewerPeer.packetsOut >= 100);
-    assert.equal(state().rooms.find((r) => r.name === 'studio')?.participants.length, 2);
+    assert.equal((await state()).rooms.find((r) => r.name === 'studio')?.participants.length, 2);
 
     // One publisher's stream: /whep/ROOM/PUBLISHER.
     const one = new WhepViewer(server.url);
@@ -198,12 +198,15 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
       assert.equal(del.headers.get('access-control-allow-origin'), '*');
       assert.equal((await fetch(server.url + loc, { method: 'DELETE' })).status, 404, `second DELETE ${loc}`);
     }
-    await waitFor(() => state().peers.length === 0, 3000, 'no peers left');
-    await waitFor(() => state().rooms.length === 0, 3000, 'no rooms left');
+    await waitFor(async () => (await state()).peers.length === 0, 3000, 'no peers left');
+    await waitFor(async () => (await state()).rooms.length === 0, 3000, 'no rooms left');
   });
 
   it('PATCH trickles candidates (204), checks If-Match (412), content type (415), session (404) and ICE restarts (422)', async () => {
-    const pub = new WhipPublisher(server.url);
+    // Reads the candidates the SFU's own peer object was given: rooms in this thread (workers: 0).
+    const inproc = await startTestServer({ workers: 0 });
+    closers.push(() => inproc.close());
+    const pub = new WhipPublisher(inproc.url);
     closers.push(() => pub.close());
     const offerCandidates = async () => {
       // The candidates the offer would carry; sent by PATCH instead.
@@ -216,12 +219,12 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
     const ufrag = /^a=ice-ufrag:(\S+)/m.exec(pub.pc.localDescription!.sdp)![1]!;
     const pwd = /^a=ice-pwd:(\S+)/m.exec(pub.pc.localDescription!.sdp)![1]!;
     const mid = /^a=mid:(\S+)/m.exec(pub.pc.localDescription!.sdp)![1]!;
-    const url = server.url + created.location;
+    const url = inproc.url + created.location;
     const frag = (u: string) => [`a=ice-ufrag:${u}`, `a=ice-pwd:${pwd}`, 'm=video 9 UDP/TLS/RTP/SAVPF 0', `a=mid:${mid}`, ...candidates, 'a=end-of-candidates', ''].join('\r\n');
     const patch = (body: string, headers: Record<string, string>) => fetch(url, { method: 'PATCH', headers, body });
     const sdpfrag = 'application/trickle-ice-sdpfrag';
 
-    const peer = [...server.participants.values()].find((p) => p.room === 'trickle')!;
+    const peer = [...inproc.participants.values()].find((p) => p.room === 'trickle')!;
     // Host candidates only: the client's connectivity checks may already have taught the server a peer-reflexive one.
     const remoteCandidates = () => peer.pc.iceTransports[0]!.connection.remoteCandidates.filter((c) => c.type === 'host');
     assert.equal(remoteCandidates().length, 0, 'no client candidates before the PATCH');
@@ -229,7 +232,7 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
     assert.equal((await patch(frag(ufrag), { 'content-type': 'text/plain', 'if-match': created.etag })).status, 415);
     assert.equal((await patch(frag(ufrag), { 'content-type': sdpfrag, 'if-match': '"not-the-etag"' })).status, 412);
     assert.equal((await patch(frag('otherufrag'), { 'content-type': sdpfrag, 'if-match': '*' })).status, 422, 'ICE restart refused');
-    const unknown = await fetch(server.url + '/whip/trickle/00000000-0000-0000-0000-000000000000', {
+    const unknown = await fetch(inproc.url + '/whip/trickle/00000000-0000-0000-0000-000000000000', {
       method: 'PATCH',
       headers: { 'content-type': sdpfrag },
       body: frag(ufrag),
@@ -245,8 +248,8 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
     await waitFor(() => pub.pc.connectionState === 'connected', 10_000, 'trickled WHIP publisher connected');
 
     assert.equal((await fetch(url, { method: 'DELETE' })).status, 200);
-    await waitFor(() => server.state().peers.length === 0, 3000, 'the trickled session gone');
-    await waitFor(() => server.state().rooms.length === 0, 3000, 'its room gone (after the reconnect grace)');
+    await waitFor(async () => (await inproc.state()).peers.length === 0, 3000, 'the trickled session gone');
+    await waitFor(async () => (await inproc.state()).rooms.length === 0, 3000, 'its room gone (after the reconnect grace)');
   });
 
   it('OPTIONS answers the CORS preflight', async () => {
@@ -296,7 +299,7 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
     await expect(await fetch(server.url + '/whip/studio', { method: 'GET' }), 405, 'GET on the endpoint');
     await expect(await fetch(server.url + '/whip/studio/nope', { method: 'DELETE' }), 404, 'DELETE of an unknown session');
     await expect(await fetch(server.url + '/whep/studio/nope', { method: 'DELETE' }), 404, 'DELETE of an unknown WHEP session');
-    assert.equal(server.state().peers.length, 0, 'no refused request left a peer behind');
-    assert.equal(server.state().rooms.length, 0, 'nor a room');
+    assert.equal((await server.state()).peers.length, 0, 'no refused request left a peer behind');
+    assert.equal((await server.state()).rooms.length, 0, 'nor a room');
   });
 });

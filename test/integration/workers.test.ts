@@ -54,7 +54,7 @@ describe('room worker threads (--workers 2)', () => {
     await b.start('wb', 'bob');
     assert.deepEqual(new Set([server.workers!.workerOf('wa'), server.workers!.workerOf('wb')]), new Set([0, 1]), 'one room per worker');
     await waitFor(() => a.client.received.length > 50 && b.client.received.length > 50, 8000, 'both echoes');
-    const state = await server.fetchState();
+    const state = await server.state();
     assert.deepEqual(state.rooms.map((r) => r.name).sort(), ['wa', 'wb']);
     assert.equal(state.peers.length, 2);
     assert.ok(state.peers.every((p) => p.packetsIn > 0 && p.packetsOut > 0), 'packets in and out on both');
@@ -66,7 +66,7 @@ describe('room worker threads (--workers 2)', () => {
       await viewer.join('wa', 'carol');
       await viewer.connect('recvonly');
       await waitFor(() => viewer.received.length > 30, 8000, 'alice\'s video at carol');
-      const state = await server.fetchState();
+      const state = await server.state();
       assert.deepEqual(state.rooms.find((r) => r.name === 'wa')?.participants.length, 2, 'both in one room (one worker)');
     } finally {
       await viewer.close();
@@ -79,7 +79,7 @@ describe('room worker threads (--workers 2)', () => {
     assert.match(text, /facecast_worker_busy_seconds_total\{worker="1"\} [\d.e-]+/);
     assert.match(text, /facecast_worker_event_loop_utilization\{worker="1"\} [\d.e-]+/);
     const received = Number(/^facecast_rtp_packets_received_total (\d+)/m.exec(text)?.[1]);
-    const state = await server.fetchState();
+    const state = await server.state();
     const inState = state.peers.reduce((n, p) => n + p.packetsIn, 0);
     assert.ok(received > 100 && Math.abs(received - inState) < inState * 0.5 + 200, `packets received ${received} ~ state ${inState}`);
     assert.match(text, /^facecast_participants 2$/m, 'gauges summed over workers');
@@ -113,7 +113,7 @@ describe('room worker threads (--workers 2)', () => {
     calls.push(again);
     await again.start('wa', 'alice2');
     await waitFor(() => again.client.received.length > 30, 8000, 'the echo on the new worker');
-    const state = await server.fetchState();
+    const state = await server.state();
     assert.deepEqual(state.peers.map((p) => p.name).sort(), ['alice2', 'bob']);
   });
 });
