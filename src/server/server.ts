@@ -166,7 +166,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
   };
   const tls = config.tls ? await tlsCredentials(config.tls, config.host) : undefined;
   if (tls?.fingerprint) log.info({ sha256: tls.fingerprint }, 'self-signed TLS certificate made for this run');
-  const http: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
+  // Timeouts below are checked every 2 s (Node's default: 30 s).
+  const httpOptions = { connectionsCheckingInterval: 2000 };
+  const http: Server = tls ? createHttpsServer({ ...httpOptions, cert: tls.cert, key: tls.key }, handler) : createServer(httpOptions, handler);
   // Slow clients: the headers must be in within 10 s and the whole request within 30 s
   // (Node's defaults are 60 s and 5 min); a socket idle for 60 s between requests is closed.
   http.headersTimeout = 10_000;

@@ -147,6 +147,29 @@ describe('a peer that goes silent', () => {
   });
 });
 
+describe('a socket that never sends a message', () => {
+  for (const workers of [0, 2]) {
+    it(`is told (error timeout) and closed with 1008 after --ice-timeout, while one that spoke stays (${workers ? `${workers} room workers` : 'rooms in the main thread'})`, async () => {
+      const server = await startTestServer({ iceTimeoutS: 1, workers });
+      try {
+        const silent = await rawSocket(server.url);
+        const talker = await rawSocket(server.url);
+        talker.ws.send(JSON.stringify({ type: 'join', room: 'quiet', name: 't' }));
+        await talker.next('joined');
+        const t0 = Date.now();
+        const code = await new Promise<number>((resolve) => silent.ws.once('close', (c) => resolve(c)));
+        assert.equal(code, 1008);
+        assert.ok(Date.now() - t0 < 3000, `closed after ${Date.now() - t0} ms`);
+        assert.equal(silent.messages.at(-1)?.type === 'error' && (silent.messages.at(-1) as { code?: string }).code, 'timeout');
+        assert.equal(talker.ws.readyState, WebSocket.OPEN, 'the socket that joined is still open');
+        talker.ws.close();
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
 describe('welcome', () => {
   it('hands the browser the server\'s ICE servers (none by default)', async () => {
     const plain = await startTestServer();
