@@ -153,6 +153,9 @@ export async function startServer(config: ServerConfig, logger?: Logger): Promis
     const started = performance.now();
     res.setHeader('x-request-id', reqId);
     const rlog = log.child({ req: reqId });
+    // A client that resets mid-request or mid-response: that request ends, nothing else.
+    req.on('error', (err) => rlog.debug({ err: err.message }, 'request stream error'));
+    res.on('error', (err) => rlog.debug({ err: err.message }, 'response stream error'));
     res.once('finish', () => {
       const line = { method: req.method, path: (req.url ?? '/').split('?')[0], status: res.statusCode, ms: Math.round(performance.now() - started) };
       if (res.statusCode >= 500) rlog.warn(line, 'request');
