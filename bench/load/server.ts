@@ -4,7 +4,7 @@
  * Usage: node --import tsx bench/load/server.ts naive|fast [WORKERS]
  */
 import { pino } from 'pino';
-import { startServer } from '../../src/server/server.js';
+import { startServer } from '../../src/server/facecast.js';
 
 const forwarding = process.argv[2] === 'naive' ? 'naive' : 'fast';
 /** Room worker threads (0: rooms in the main thread, as in every scenario but `workers`). */

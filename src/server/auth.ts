@@ -40,8 +40,20 @@ export async function verifyToken(token: string | undefined | null, secret: stri
   return claims.data;
 }
 
-/** Whether the token opens `room`. */
-export function allowsRoom(claims: RoomClaims, room: string): boolean {
+/**
+ * What one client may do, from its room token or the `authorize` hook: enter `room` ("*":
+ * any), under the name `identity` (undefined: the name it asks for), publish, subscribe.
+ * Plain data: it travels to the room's worker with the client.
+ */
+export interface Grant {
+  room: string;
+  identity?: string;
+  canPublish: boolean;
+  canSubscribe: boolean;
+}
+
+/** Whether the grant opens `room`. */
+export function allowsRoom(claims: Pick<Grant, 'room'>, room: string): boolean {
   return claims.room === '*' || claims.room === room;
 }
 

@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import { mintToken, RoomClaims } from './auth.js';
 import { ConfigError, parseServeArgs, SERVE_HELP } from './config.js';
-import { installProcessGuards, startServer, type ServerState } from './server.js';
+import { Facecast, type ServerState } from './facecast.js';
+import { installProcessGuards } from './server.js';
 import { renderStateTable } from './state-table.js';
 
 const HELP = `Usage: facecast <command> [options]
@@ -27,25 +28,29 @@ async function serve(argv: string[]): Promise<void> {
     process.stdout.write(SERVE_HELP);
     return;
   }
-  let server;
+  // The CLI is a shell over the library: the same Facecast an app gets from createFacecast().
+  let server: Facecast | undefined;
   try {
-    server = await startServer(config);
+    server = new Facecast(config);
+    await server.listen();
   } catch (err) {
+    await server?.close().catch(() => undefined);
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') die(`port ${config.port} on ${config.host} is already in use (try --port)`);
     if (e.code === 'EADDRNOTAVAIL') die(`cannot listen on ${config.host}: address not available`);
     if (e.code === 'EACCES') die(`no permission to listen on ${config.host}:${config.port}`);
     die(e.message);
   }
-  installProcessGuards(server.log);
+  const running = server;
+  installProcessGuards(running.log);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    server.log.info({ signal }, 'shutting down');
+    running.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 5000);
     force.unref();
-    server.close().then(
+    running.close().then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -9,9 +9,9 @@
  * Like /api/state it needs no token. Files go to the --record directory only (409 without it).
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Recordings } from '../sfu/recorder.js';
+import { jsonResponse, textResponse, type HttpRequestData, type HttpResponseData } from './http-data.js';
+import type { Recordings, RecordingStatus } from '../sfu/recorder.js';
 import type { Rooms } from '../sfu/room.js';
 
 export const RECORDING_PATH = /^\/api\/rooms\/([^/?]+)\/participants\/([^/?]+)\/recording\/?$/;
@@ -26,17 +26,11 @@ export function ensureRecordDir(dir: string): void {
   }
 }
 
-export async function handleRecordingApi(req: IncomingMessage, res: ServerResponse, rooms: Rooms, recordings: Recordings | undefined, log: Logger): Promise<void> {
-  const json = (status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
-  };
-  const m = RECORDING_PATH.exec((req.url ?? '/').split('?')[0] ?? '');
+export async function handleRecordingApi(req: HttpRequestData, rooms: Rooms, recordings: Recordings | undefined, log: Logger): Promise<HttpResponseData> {
+  const json = jsonResponse;
+  const m = RECORDING_PATH.exec(req.url.split('?')[0] ?? '');
   if (!m) return json(404, { error: 'not found' });
-  if (req.method !== 'POST' && req.method !== 'DELETE' && req.method !== 'GET') {
-    res.writeHead(405, { allow: 'GET, POST, DELETE', 'content-type': 'text/plain' }).end('method not allowed\n');
-    return;
-  }
-  if (!recordings) return json(409, { error: 'recording is off: start the server with --record DIR' });
+  if (req.method !== 'POST' && req.method !== 'DELETE' && req.method !== 'GET') return textResponse(405, 'method not allowed', { allow: 'GET, POST, DELETE' });
   let roomName: string;
   let name: string;
   try {
@@ -45,18 +39,35 @@ export async function handleRecordingApi(req: IncomingMessage, res: ServerRespon
   } catch {
     return json(400, { error: 'bad room or participant name' });
   }
+  const verb = req.method === 'POST' ? 'start' : req.method === 'DELETE' ? 'stop' : 'status';
+  const result = await recordingControl(rooms, recordings, log, verb, roomName, name);
+  return json(result.status, result.body);
+}
+
+export type RecordingVerb = 'start' | 'stop' | 'status';
+
+/** Start, stop or read one participant's recording: the HTTP API's and the library's (Facecast.startRecording ...). */
+export async function recordingControl(
+  rooms: Rooms,
+  recordings: Recordings | undefined,
+  log: Logger,
+  verb: RecordingVerb,
+  roomName: string,
+  name: string,
+): Promise<{ status: number; body: RecordingStatus | { error: string } }> {
+  if (!recordings) return { status: 409, body: { error: 'recording is off: start the server with --record DIR' } };
   const p = rooms.get(roomName)?.participants.find((x) => x.name === name);
-  if (!p) return json(404, { error: `no participant "${name}" in room "${roomName}"` });
-  if (req.method === 'GET') {
+  if (!p) return { status: 404, body: { error: `no participant "${name}" in room "${roomName}"` } };
+  if (verb === 'status') {
     const status = recordings.status(p);
-    return status ? json(200, status) : json(404, { error: `"${name}" is not being recorded` });
+    return status ? { status: 200, body: status } : { status: 404, body: { error: `"${name}" is not being recorded` } };
   }
-  if (req.method === 'POST') {
+  if (verb === 'start') {
     const { status, created } = recordings.start(p);
     log.info({ room: roomName, name, file: status.file, created }, 'recording requested');
-    return json(created ? 201 : 200, status);
+    return { status: created ? 201 : 200, body: status };
   }
   const status = await recordings.stop(p);
-  if (!status) return json(404, { error: `"${name}" is not being recorded` });
-  return json(200, status);
+  if (!status) return { status: 404, body: { error: `"${name}" is not being recorded` } };
+  return { status: 200, body: status };
 }

@@ -1,34 +1,60 @@
 /**
- * The SFU side of a server: rooms, participants, their signaling sessions,
- * WHIP/WHEP sessions and the metrics about them. One lives in the main thread
- * (`--workers 0`) or one in each room worker thread (sfu-worker.ts), where the
- * sockets and HTTP requests it gets are stand-ins for the main thread's.
+ * The SFU side of a server: rooms, participants, their signaling sessions, WHIP/WHEP
+ * sessions, recordings and the metrics about them. One runs in the main thread
+ * (`workers: 0`, room-host.ts) or one in each room worker thread (sfu-worker.ts).
+ * It reports the rooms' domain events as plain data (FacecastEventMap) for the public API.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
+import type { ParseResult } from '../protocol/messages.js';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
-import { Rooms } from '../sfu/room.js';
 import { Recordings, type RecordingStatus } from '../sfu/recorder.js';
-import type { RoomClaims } from './auth.js';
+import { Rooms, type ParticipantRef, type PublicationRef } from '../sfu/room.js';
+import type { Grant } from './auth.js';
 import type { ServerConfig } from './config.js';
+import type { HttpRequestData, HttpResponseData } from './http-data.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
-import { handleRecordingApi, RECORDING_PATH } from './recording-api.js';
-import { SignalingSession } from './signaling.js';
+import { handleRecordingApi, RECORDING_PATH, recordingControl, type RecordingVerb } from './recording-api.js';
+import { SignalingSession, type SessionSocket } from './signaling.js';
 import { WhipEndpoints } from './whip.js';
 
-/** What a signaling session needs of its socket (a `ws` WebSocket, or a worker's stand-in). */
-export type SessionSocket = Pick<WebSocket, 'on' | 'send' | 'close' | 'readyState' | 'OPEN'>;
-
 export interface HostState {
-  /** `worker`: the room worker thread it is on (with --workers). */
+  /** `worker`: the room worker thread it is on (with room workers). */
   rooms: { name: string; participants: string[]; worker?: number }[];
   /** `recording`: the participant's active recording (--record), else null. */
   peers: (ParticipantSnapshot & { recording?: RecordingStatus | null })[];
 }
 
-export class SfuHost {
+/** The public API's events (Facecast extends EventEmitter<FacecastEventMap>): plain data. */
+export interface FacecastEventMap {
+  'room-created': [{ room: string }];
+  'room-closed': [{ room: string }];
+  'participant-joined': [{ room: string; participant: ParticipantRef }];
+  'participant-left': [{ room: string; participant: ParticipantRef }];
+  'track-published': [{ room: string; track: PublicationRef }];
+  'track-unpublished': [{ room: string; track: PublicationRef }];
+}
+export type FacecastEventName = keyof FacecastEventMap;
+/** One event as it crosses from a room worker to the main thread. */
+export type HostEvent = { [K in FacecastEventName]: { name: K; data: FacecastEventMap[K][0] } }[FacecastEventName];
+
+/** What the public API asks of the rooms (closeRoom, removeParticipant, recordings). */
+export type ControlOp =
+  | { op: 'close-room'; room: string }
+  | { op: 'remove-participant'; room: string; name: string }
+  | { op: 'recording'; verb: RecordingVerb; room: string; name: string };
+/** `status`: HTTP-like (200 done, 404 no such room or participant, 409 recording off ...). */
+export type ControlResult = { status: number; body: unknown };
+
+/** A signaling client handed to the host: its id, what it may do and its first message, parsed. */
+export interface SessionStart {
+  id: string;
+  grant: Grant | undefined;
+  first: { data: Buffer; parsed: ParseResult };
+}
+
+export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
   readonly participants = new Map<string, Participant>();
   readonly rooms: Rooms;
   readonly metrics: Metrics;
@@ -42,7 +68,15 @@ export class SfuHost {
     private readonly log: Logger,
     opts: { defaultMetrics?: boolean; onRoomGone?: (name: string) => void } = {},
   ) {
+    super();
     this.rooms = new Rooms(config.limits, opts.onRoomGone);
+    const emit = (e: HostEvent) => this.emit('event', e);
+    this.rooms.on('room-created', (room) => emit({ name: 'room-created', data: { room } }));
+    this.rooms.on('room-closed', (room) => emit({ name: 'room-closed', data: { room } }));
+    this.rooms.on('participant-joined', (room, participant) => emit({ name: 'participant-joined', data: { room, participant } }));
+    this.rooms.on('participant-left', (room, participant) => emit({ name: 'participant-left', data: { room, participant } }));
+    this.rooms.on('track-published', (room, track) => emit({ name: 'track-published', data: { room, track } }));
+    this.rooms.on('track-unpublished', (room, track) => emit({ name: 'track-unpublished', data: { room, track } }));
     this.metrics = createMetrics(this.rooms, { defaultMetrics: opts.defaultMetrics });
     this.participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000, forwarding: config.forwarding, maxTracks: config.maxTracks };
     this.recordings = config.record ? new Recordings(config.record, true, log) : undefined;
@@ -52,29 +86,40 @@ export class SfuHost {
       participantOptions: this.participantOptions,
       addParticipant: (p) => this.add(p),
       publicIp: config.publicIp,
-      authSecret: config.authSecret,
     });
   }
 
-  /**
-   * A signaling client: a participant with id `id` and its session on `ws`.
-   * `welcome: false` when the main thread already sent it (room workers).
-   */
-  openSession(ws: SessionSocket, id: string, log: Logger, claims: RoomClaims | undefined, welcome = true): Participant {
-    const participant = new Participant(id, this.participantOptions);
-    if (claims) {
-      participant.canPublish = claims.canPublish;
-      participant.canSubscribe = claims.canSubscribe;
+  /** A signaling client on `ws` (its `welcome` already sent): a participant and its session. */
+  openSession(ws: SessionSocket, start: SessionStart, log: Logger): Participant {
+    const participant = new Participant(start.id, this.participantOptions);
+    if (start.grant) {
+      participant.canPublish = start.grant.canPublish;
+      participant.canSubscribe = start.grant.canSubscribe;
     }
     this.add(participant);
-    new SignalingSession(ws as WebSocket, participant, this.rooms, log, this.config.publicIp, this.config.ice.iceServers, claims, this.config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE, welcome);
+    const opts = { publicIp: this.config.publicIp, grant: start.grant, maxMessageRate: this.config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE };
+    new SignalingSession(ws, participant, this.rooms, log, opts, start.first);
     return participant;
   }
 
   /** A request under /whip/ or /whep/, or the recording API (/api/rooms/ROOM/participants/NAME/recording). */
-  handleWhip(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (RECORDING_PATH.test((req.url ?? '/').split('?')[0] ?? '')) return handleRecordingApi(req, res, this.rooms, this.recordings, this.log);
-    return this.whip.handle(req, res);
+  http(req: HttpRequestData, grant: Grant | undefined): Promise<HttpResponseData> {
+    if (RECORDING_PATH.test(req.url.split('?')[0] ?? '')) return handleRecordingApi(req, this.rooms, this.recordings, this.log);
+    return this.whip.handle(req, grant);
+  }
+
+  async control(c: ControlOp): Promise<ControlResult> {
+    const room = this.rooms.get(c.room);
+    if (c.op === 'recording') return recordingControl(this.rooms, this.recordings, this.log, c.verb, c.room, c.name);
+    if (!room) return { status: 404, body: { error: `no room "${c.room}"` } };
+    if (c.op === 'close-room') {
+      await Promise.all(room.participants.map((p) => p.close('room closed by the server')));
+      return { status: 200, body: { closed: c.room } };
+    }
+    const p = room.participants.find((x) => x.name === c.name);
+    if (!p) return { status: 404, body: { error: `no participant "${c.name}" in room "${c.room}"` } };
+    await p.close('removed by the server');
+    return { status: 200, body: { removed: c.name } };
   }
 
   state(): HostState {

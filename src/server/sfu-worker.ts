@@ -1,19 +1,19 @@
 /**
  * A room worker thread: an SfuHost (rooms, participants, werift peer connections,
  * WHIP/WHEP sessions) driven by the main thread (worker-pool.ts). The main thread
- * keeps the sockets; here each signaling socket is a RemoteSocket and each WHIP
- * request a buffered stand-in, so SignalingSession and WhipEndpoints run unchanged.
+ * keeps the sockets; here each signaling socket is a RemoteSocket. HTTP requests
+ * arrive as plain data (http-data.ts), as in the main thread; the rooms' domain events go back.
  */
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { installIceGuard } from '../sfu/ice-guard.js';
-import { SfuHost, type SessionSocket } from './sfu-host.js';
-import type { FromWorker, HttpRequestData, HttpResponseData, ToWorker, WorkerInit } from './worker-protocol.js';
+import { textResponse } from './http-data.js';
+import { SfuHost } from './sfu-host.js';
+import type { SessionSocket } from './signaling.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('sfu-worker.ts runs as a worker thread');
@@ -37,40 +37,6 @@ class RemoteSocket extends EventEmitter {
   }
 }
 
-/** A WHIP/WHEP request whose body the main thread already read. */
-function bufferedRequest(req: HttpRequestData): IncomingMessage {
-  const stream = Readable.from(req.body.length ? [Buffer.from(req.body)] : []);
-  return Object.assign(stream, { method: req.method, url: req.url, headers: req.headers }) as unknown as IncomingMessage;
-}
-
-/** Collects what WhipEndpoints writes; `done` resolves with it on end(). */
-class BufferedResponse {
-  statusCode = 200;
-  headersSent = false;
-  private readonly headers: Record<string, string | number | string[]> = {};
-  private finish!: (res: HttpResponseData) => void;
-  readonly done = new Promise<HttpResponseData>((resolve) => (this.finish = resolve));
-
-  setHeader(name: string, value: string | number | string[]): this {
-    this.headers[name.toLowerCase()] = value;
-    return this;
-  }
-  getHeader(name: string): string | number | string[] | undefined {
-    return this.headers[name.toLowerCase()];
-  }
-  writeHead(status: number, headers: Record<string, string | number | string[]> = {}): this {
-    this.statusCode = status;
-    for (const [k, v] of Object.entries(headers)) this.setHeader(k, v);
-    this.headersSent = true;
-    return this;
-  }
-  end(body?: string | Buffer): this {
-    this.headersSent = true;
-    this.finish({ status: this.statusCode, headers: this.headers, body: body === undefined ? new Uint8Array() : Buffer.from(body) });
-    return this;
-  }
-}
-
 // Synchronous writes to fd 1: lines logged just before the main thread ends this worker
 // (shutdown: "recording finalized") must not wait in a buffer and be lost.
 const log = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true })).child({ worker: index });
@@ -87,6 +53,7 @@ const host = new SfuHost(config, log, {
   defaultMetrics: false,
   onRoomGone: (room) => post({ t: 'room-gone', room, seq: lastSeq }),
 });
+host.on('event', (event) => post({ t: 'event', event }));
 
 // Per-worker load at /metrics: busy time of this thread's event loop (its CPU share).
 const busy = new Counter({ name: 'facecast_worker_busy_seconds_total', help: 'Time a room worker thread spent running (not idle in its event loop).', labelNames: ['worker'], registers: [host.metrics.registry] });
@@ -109,7 +76,8 @@ port.on('message', (m: ToWorker) => {
       const ws = new RemoteSocket(m.sid);
       sockets.set(m.sid, ws);
       ws.once('close', () => sockets.delete(m.sid));
-      host.openSession(ws as unknown as SessionSocket, m.sid, log.child({ req: m.req, peer: m.sid }), m.claims, false);
+      const first = { data: Buffer.from(m.first.data.buffer, m.first.data.byteOffset, m.first.data.byteLength), parsed: m.first.parsed };
+      host.openSession(ws as unknown as SessionSocket, { id: m.sid, grant: m.grant, first }, log.child({ req: m.req, peer: m.sid }));
       return;
     }
     case 'msg':
@@ -122,16 +90,24 @@ port.on('message', (m: ToWorker) => {
       ws.emit('close', m.code);
       return;
     }
-    case 'http': {
-      const res = new BufferedResponse();
-      host.handleWhip(bufferedRequest(m.req), res as unknown as ServerResponse).catch((err: unknown) => {
-        log.error({ err }, 'WHIP/WHEP request failed');
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('internal error\n');
-      });
-      void res.done.then((r) => post({ t: 'http', rid: m.rid, res: r }));
+    case 'http':
+      host.http(m.req, m.grant).then(
+        (res) => post({ t: 'http', rid: m.rid, res }),
+        (err: unknown) => {
+          log.error({ err }, 'WHIP/WHEP request failed');
+          post({ t: 'http', rid: m.rid, res: textResponse(500, 'internal error') });
+        },
+      );
       return;
-    }
+    case 'control':
+      host.control(m.control).then(
+        (result) => post({ t: 'control', rid: m.rid, result }),
+        (err: unknown) => {
+          log.error({ err }, 'control request failed');
+          post({ t: 'control', rid: m.rid, result: { status: 500, body: { error: 'internal error' } } });
+        },
+      );
+      return;
     case 'state':
       post({ t: 'state', rid: m.rid, state: host.state() });
       return;

@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { parseClientMessage, type ClientMessage, type ServerMessage } from '../protocol/messages.js';
-import { allowsRoom, type RoomClaims } from './auth.js';
+import { parseClientMessage, type ClientMessage, type ParseResult, type ServerMessage } from '../protocol/messages.js';
+import { allowsRoom, type Grant } from './auth.js';
 import { MessageRateLimiter } from './rate-limit.js';
 import { SfuError } from '../sfu/errors.js';
 import type { Participant } from '../sfu/participant.js';
-import type { Rooms } from '../sfu/room.js';
-import type { IceSettings } from '../sfu/werift.js';
+import type { Room, RoomEvents, Rooms } from '../sfu/room.js';
 
 /** Replace the address of host candidates (in SDP or a candidate line) with the announced public IP. */
 export function announceAddress(text: string, publicIp: string | undefined): string {
@@ -17,9 +16,23 @@ export function announceAddress(text: string, publicIp: string | undefined): str
   );
 }
 
+/** What a signaling session needs of its socket (a `ws` WebSocket, or a room worker's stand-in). */
+export type SessionSocket = Pick<WebSocket, 'on' | 'send' | 'close' | 'readyState' | 'OPEN'>;
+
+export interface SessionOptions {
+  publicIp?: string;
+  /** What the client may do (room token or authorize hook); undefined: anything. */
+  grant?: Grant;
+  /** Messages per second this socket may send (0: no limit). */
+  maxMessageRate?: number;
+}
+
 /**
  * One WebSocket client: parses and validates messages, applies them to its
  * Participant one at a time, and reports every failure as an `error` message.
+ * The SFU's domain events (its room's members and the participant's refusals)
+ * become the protocol's messages here. `welcome` is the server's (facecast.ts),
+ * sent before the first message; the session starts at that message, already parsed.
  */
 export class SignalingSession {
   private queue: Promise<void> = Promise.resolve();
@@ -27,30 +40,31 @@ export class SignalingSession {
   /** Local candidates gathered while an offer/answer is being made: sent after it. */
   private heldCandidates: ServerMessage[] | undefined;
   private readonly limiter: MessageRateLimiter;
+  private readonly publicIp: string | undefined;
+  private readonly grant: Grant | undefined;
+  private leaveRoom: (() => void) | undefined;
 
   constructor(
-    private readonly ws: WebSocket,
+    private readonly ws: SessionSocket,
     private readonly participant: Participant,
     private readonly rooms: Rooms,
     private readonly log: Logger,
-    private readonly publicIp?: string,
-    iceServers: IceSettings['iceServers'] = [],
-    /** The room token's claims when auth is on. */
-    private readonly claims?: RoomClaims,
-    /** Messages per second this socket may send (0: no limit). */
-    maxMessageRate = 0,
-    /** Send `welcome` now (false: the main thread already did, for a room worker). */
-    welcome = true,
+    opts: SessionOptions,
+    /** The socket's first message, parsed by the server to place the session. */
+    first: { data: Buffer; parsed: ParseResult },
   ) {
-    this.limiter = new MessageRateLimiter(maxMessageRate);
-    participant.on('notify', (message) => this.send(message));
-    participant.on('offer', (sdp) => this.send({ type: 'offer', sdp: announceAddress(sdp, publicIp) }));
+    this.publicIp = opts.publicIp;
+    this.grant = opts.grant;
+    this.limiter = new MessageRateLimiter(opts.maxMessageRate ?? 0);
+    participant.on('refused', (code, message) => this.send({ type: 'error', code, message }));
+    participant.on('offer', (sdp) => this.send({ type: 'offer', sdp: announceAddress(sdp, this.publicIp) }));
     participant.on('candidate', (c) => {
-      const message: ServerMessage = { type: 'ice', candidate: c && { ...c, candidate: announceAddress(c.candidate, publicIp) } };
+      const message: ServerMessage = { type: 'ice', candidate: c && { ...c, candidate: announceAddress(c.candidate, this.publicIp) } };
       if (this.heldCandidates) this.heldCandidates.push(message);
       else this.send(message);
     });
     participant.on('closed', (reason) => {
+      this.leaveRoom?.();
       this.log.info({ reason }, 'participant closed');
       if (!this.closed) {
         this.send({ type: 'error', code: 'wrong-state', message: `connection closed by the server: ${reason}` });
@@ -58,12 +72,12 @@ export class SignalingSession {
       }
     });
     ws.on('message', (data, isBinary) => this.onRaw(data as Buffer, isBinary));
+    // (Socket errors are the server's: socket-guard.ts handles them from the moment it accepts the socket.)
     ws.on('close', () => {
       this.closed = true;
       void participant.close('socket closed');
     });
-    ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
-    if (welcome) this.send({ type: 'welcome', peerId: participant.id, iceServers });
+    this.onRaw(first.data, false, first.parsed);
   }
 
   send(message: ServerMessage): void {
@@ -71,7 +85,7 @@ export class SignalingSession {
     this.ws.send(JSON.stringify(message));
   }
 
-  private onRaw(data: Buffer, isBinary: boolean): void {
+  private onRaw(data: Buffer, isBinary: boolean, parsedAlready?: ParseResult): void {
     if (this.closed) return;
     const verdict = this.limiter.take();
     if (!verdict.accept) {
@@ -87,7 +101,7 @@ export class SignalingSession {
       }
       return;
     }
-    const parsed = parseClientMessage(isBinary ? new Uint8Array(data) : data.toString('utf8'));
+    const parsed = parsedAlready ?? parseClientMessage(isBinary ? new Uint8Array(data) : data.toString('utf8'));
     if (!parsed.ok) {
       this.log.debug({ code: parsed.code }, parsed.message);
       this.send({ type: 'error', code: parsed.code, message: parsed.message });
@@ -102,12 +116,15 @@ export class SignalingSession {
     if (p.isClosed) return;
     if (message.type === 'join') {
       let name = message.name;
-      if (this.claims) {
-        if (!allowsRoom(this.claims, message.room)) throw new SfuError('forbidden', `your room token is for room "${this.claims.room}", not "${message.room}"`);
-        if (name !== undefined && name !== this.claims.identity) throw new SfuError('forbidden', `your room token names you "${this.claims.identity}", not "${name}"`);
-        name = this.claims.identity;
+      const g = this.grant;
+      if (g) {
+        if (!allowsRoom(g, message.room)) throw new SfuError('forbidden', `your room token is for room "${g.room}", not "${message.room}"`);
+        if (g.identity !== undefined) {
+          if (name !== undefined && name !== g.identity) throw new SfuError('forbidden', `your room token names you "${g.identity}", not "${name}"`);
+          name = g.identity;
+        }
       }
-      this.rooms.join(p, message.room, { name, echo: message.echo });
+      this.enter(message.room, { name, echo: message.echo });
       this.log.info({ room: message.room, name: p.name }, 'joined');
       return;
     }
@@ -124,10 +141,10 @@ export class SignalingSession {
     }
     // Negotiating without a join: the echo page, a private room of one with echo on.
     if (p.room === null && (message.type === 'offer' || message.type === 'negotiate')) {
-      if (this.claims && !(this.claims.canPublish && this.claims.canSubscribe)) {
+      if (this.grant && !(this.grant.canPublish && this.grant.canSubscribe)) {
         throw new SfuError('forbidden', 'the echo needs a room token that may publish and subscribe');
       }
-      this.rooms.join(p, `~echo-${p.id}`, { echo: true }); // "~" keeps it out of the names clients can join
+      this.enter(`~echo-${p.id}`, { echo: true }); // "~" keeps it out of the names clients can join
     }
     if (message.type === 'offer' || message.type === 'negotiate') {
       this.heldCandidates = [];
@@ -148,6 +165,24 @@ export class SignalingSession {
         await this.participant.addCandidate(message.candidate);
         break;
     }
+  }
+
+  /** Join a room: `joined` now, then its members' comings and goings as messages. */
+  private enter(roomName: string, opts: { name?: string; echo?: boolean }): void {
+    const p = this.participant;
+    const { room, others } = this.rooms.join(p, roomName, opts);
+    this.send({ type: 'joined', room: roomName, participantId: p.id, name: p.name, participants: others });
+    const joined = (who: RoomEvents['participant-joined'][0]) => {
+      if (who.id !== p.id) this.send({ type: 'participant-joined', participant: who });
+    };
+    const left = (who: RoomEvents['participant-left'][0]) => this.send({ type: 'participant-left', participant: who });
+    const r: Room = room;
+    r.on('participant-joined', joined);
+    r.on('participant-left', left);
+    this.leaveRoom = () => {
+      r.off('participant-joined', joined);
+      r.off('participant-left', left);
+    };
   }
 
   /** Make and send our half of an offer/answer exchange. */

@@ -1,4 +1,4 @@
-import type { ServerState } from './server.js';
+import type { ServerState } from './facecast.js';
 
 const human = (n: number) =>
   n >= 1e9 ? `${(n / 1e9).toFixed(1)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n);

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -10,12 +10,20 @@ export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const require = createRequire(import.meta.url);
 
-/** Directory of an installed npm package. */
+/**
+ * Directory of an installed npm package: resolved like an import from here (a package whose
+ * `exports` hide package.json is looked up the way Node does, in every node_modules from
+ * here up: facecast installed in an app has its dependencies beside it, not inside it).
+ */
 export function packageDir(name: string): string {
   try {
     return path.dirname(require.resolve(`${name}/package.json`));
   } catch {
-    return path.join(PROJECT_ROOT, 'node_modules', name);
+    for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+      const candidate = path.join(dir, 'node_modules', name);
+      if (existsSync(path.join(candidate, 'package.json'))) return candidate;
+      if (path.dirname(dir) === dir) return path.join(PROJECT_ROOT, 'node_modules', name);
+    }
   }
 }
 

@@ -12,15 +12,15 @@
  * (Participant.fixedMedia). Answers are not trickled: they are sent once ICE
  * gathering is complete, so they carry the server's candidates.
  */
-import { AuthError, allowsRoom, verifyToken, type RoomClaims } from './auth.js';
+import { allowsRoom, type Grant } from './auth.js';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { MAX_MESSAGE_BYTES, PARTICIPANT_NAME, ROOM_NAME } from '../protocol/messages.js';
 import { checkSdp, SfuError } from '../sfu/errors.js';
 import type { InboundTrack } from '../sfu/inbound-track.js';
 import { Participant, type ParticipantOptions } from '../sfu/participant.js';
 import type { Rooms } from '../sfu/room.js';
+import { textResponse, type HttpRequestData, type HttpResponseData } from './http-data.js';
 import { announceAddress } from './signaling.js';
 
 export interface WhipContext {
@@ -32,8 +32,6 @@ export interface WhipContext {
   publicIp?: string;
   /** How long to wait for ICE gathering before answering anyway (ms). */
   gatherTimeoutMs?: number;
-  /** Room-token secret: when set, POST needs `Authorization: Bearer <token>` (auth.ts). */
-  authSecret?: string;
 }
 
 type Kind = 'whip' | 'whep';
@@ -87,23 +85,14 @@ class OnePublisherViewer extends Participant {
   }
 }
 
-const mediaType = (req: IncomingMessage) => (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+const mediaType = (req: HttpRequestData) => String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 
-/** Read the request body as UTF-8 text (at most MAX_BODY_BYTES). */
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      req.resume();
-      throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
-    }
-    chunks.push(chunk);
-  }
+/** The request body as UTF-8 text (the server read at most MAX_BODY_BYTES of it). */
+function bodyText(req: HttpRequestData): string {
+  if (req.body.byteLength > MAX_BODY_BYTES) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(req.body);
   } catch {
     throw new HttpError(400, 'body is not UTF-8 text');
   }
@@ -188,17 +177,19 @@ export class WhipEndpoints {
 
   constructor(private readonly ctx: WhipContext) {}
 
-  /** Handle a request under /whip/ or /whep/ (every method). */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
-    res.setHeader('cache-control', 'no-store');
+  /**
+   * Handle a request under /whip/ or /whep/ (every method). `grant`: what the client's
+   * token (or the authorize hook) allows; the server checked it exists when auth is on.
+   */
+  async handle(req: HttpRequestData, grant: Grant | undefined): Promise<HttpResponseData> {
+    const url = new URL(req.url, 'http://localhost');
+    const common = { ...CORS_HEADERS, 'cache-control': 'no-store' };
     try {
-      await this.route(req, res, url);
+      const res = await this.route(req, url, grant);
+      return { ...res, headers: { ...common, ...res.headers } };
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      if (res.headersSent) return void res.end();
-      res.writeHead(err.status, { 'content-type': 'text/plain; charset=utf-8', ...err.headers }).end(`${err.message}\n`);
+      return textResponse(err.status, err.message, { ...common, ...err.headers });
     }
   }
 
@@ -212,7 +203,7 @@ export class WhipEndpoints {
     return this.sessions.size;
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  private async route(req: HttpRequestData, url: URL, grant: Grant | undefined): Promise<HttpResponseData> {
     const m = /^\/(whip|whep)\/([^/]*)(?:\/([^/]+))?\/?$/.exec(url.pathname);
     if (!m) throw new HttpError(404, 'not found');
     const kind = m[1] as Kind;
@@ -226,16 +217,13 @@ export class WhipEndpoints {
     const room = decode(m[2]!);
     const rest = m[3] === undefined ? undefined : decode(m[3]);
     if (!ROOM_NAME.test(room)) throw new HttpError(400, 'room names are 1-64 letters, digits, "_" or "-"');
-    const method = req.method ?? 'GET';
+    const method = req.method;
 
-    if (method === 'OPTIONS') {
-      res.writeHead(204, { 'accept-post': 'application/sdp', 'accept-patch': 'application/trickle-ice-sdpfrag' }).end();
-      return;
-    }
+    if (method === 'OPTIONS') return { status: 204, headers: { 'accept-post': 'application/sdp', 'accept-patch': 'application/trickle-ice-sdpfrag' }, body: '' };
     // POST on the endpoint (/whip/ROOM, /whep/ROOM, /whep/ROOM/PUBLISHER), PATCH and DELETE on a session.
     if (method === 'POST') {
       if (kind === 'whip' && rest !== undefined) throw new HttpError(405, 'POST the offer to /whip/ROOM', { allow: 'PATCH, DELETE, OPTIONS' });
-      return this.post(req, res, url, kind, room, rest);
+      return this.post(req, url, kind, room, rest, grant);
     }
     if (method === 'PATCH' || method === 'DELETE') {
       const session = rest === undefined ? undefined : this.sessions.get(rest);
@@ -243,36 +231,27 @@ export class WhipEndpoints {
       if (method === 'DELETE') {
         this.sessions.delete(session.id);
         await session.participant.close(`${kind} session deleted`);
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('session ended\n');
-        return;
+        return textResponse(200, 'session ended');
       }
-      return this.patch(req, res, session);
+      return this.patch(req, session);
     }
     throw new HttpError(405, 'method not allowed', { allow: rest === undefined ? 'POST, OPTIONS' : 'POST, PATCH, DELETE, OPTIONS' });
   }
 
-  private async post(req: IncomingMessage, res: ServerResponse, url: URL, kind: Kind, room: string, publisher: string | undefined): Promise<void> {
+  private async post(req: HttpRequestData, url: URL, kind: Kind, room: string, publisher: string | undefined, grant: Grant | undefined): Promise<HttpResponseData> {
     if (mediaType(req) !== 'application/sdp') {
       throw new HttpError(415, 'Content-Type must be application/sdp', { 'accept-post': 'application/sdp' });
     }
     const name = url.searchParams.get('name') ?? undefined;
     if (name !== undefined && !PARTICIPANT_NAME.test(name)) throw new HttpError(400, 'names are 1-32 letters, digits, ".", "_" or "-"');
     if (publisher !== undefined && !PARTICIPANT_NAME.test(publisher)) throw new HttpError(400, 'publisher names are 1-32 letters, digits, ".", "_" or "-"');
-    let claims: RoomClaims | undefined;
-    if (this.ctx.authSecret) {
-      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-      try {
-        claims = await verifyToken(bearer, this.ctx.authSecret);
-      } catch (err) {
-        const reason = err instanceof AuthError ? err.message : 'token check failed';
-        throw new HttpError(401, reason, { 'www-authenticate': 'Bearer realm="facecast"' });
-      }
-      if (!allowsRoom(claims, room)) throw new HttpError(403, `the token is for room "${claims.room}", not "${room}"`);
-      if (kind === 'whip' && !claims.canPublish) throw new HttpError(403, 'the token does not allow publishing');
-      if (kind === 'whep' && !claims.canSubscribe) throw new HttpError(403, 'the token does not allow subscribing');
-      if (name !== undefined && name !== claims.identity) throw new HttpError(403, `the token names you "${claims.identity}", not "${name}"`);
+    if (grant) {
+      if (!allowsRoom(grant, room)) throw new HttpError(403, `the token is for room "${grant.room}", not "${room}"`);
+      if (kind === 'whip' && !grant.canPublish) throw new HttpError(403, 'the token does not allow publishing');
+      if (kind === 'whep' && !grant.canSubscribe) throw new HttpError(403, 'the token does not allow subscribing');
+      if (name !== undefined && grant.identity !== undefined && name !== grant.identity) throw new HttpError(403, `the token names you "${grant.identity}", not "${name}"`);
     }
-    const sdp = await readBody(req);
+    const sdp = bodyText(req);
     checkOffer(sdp, kind);
 
     if (kind === 'whep') {
@@ -295,8 +274,8 @@ export class WhipEndpoints {
 
     let answer: string;
     try {
-      if (claims) participant.canSubscribe = kind === 'whep';
-      this.ctx.rooms.join(participant, room, { name: claims?.identity ?? name ?? `${kind}-${id}` });
+      if (grant) participant.canSubscribe = kind === 'whep';
+      this.ctx.rooms.join(participant, room, { name: grant?.identity ?? name ?? `${kind}-${id}` });
       await participant.handleOffer(sdp);
       if (kind === 'whep' && participant.subscriptionKeys.length === 0) {
         throw new HttpError(422, "no m-line of the offer can receive the room's tracks: offer recvonly video (VP8 or H264)");
@@ -322,14 +301,11 @@ export class WhipEndpoints {
       log.info({ reason }, `${kind} session ended`);
     });
     log.info({ name: participant.name, subscriptions: participant.subscriptionKeys.length }, `${kind} session started`);
-    res
-      .writeHead(201, {
-        'content-type': 'application/sdp',
-        location: `/${kind}/${room}/${session.id}`,
-        etag: session.etag,
-        'accept-patch': 'application/trickle-ice-sdpfrag',
-      })
-      .end(answer);
+    return {
+      status: 201,
+      headers: { 'content-type': 'application/sdp', location: `/${kind}/${room}/${session.id}`, etag: session.etag, 'accept-patch': 'application/trickle-ice-sdpfrag' },
+      body: answer,
+    };
   }
 
   /** The local description once ICE gathering is done (non-trickle answer). */
@@ -353,15 +329,15 @@ export class WhipEndpoints {
   }
 
   /** Trickle ICE (RFC 8840 fragment): add the client's candidates. ICE restarts are not supported. */
-  private async patch(req: IncomingMessage, res: ServerResponse, session: Session): Promise<void> {
+  private async patch(req: HttpRequestData, session: Session): Promise<HttpResponseData> {
     if (mediaType(req) !== 'application/trickle-ice-sdpfrag') {
       throw new HttpError(415, 'Content-Type must be application/trickle-ice-sdpfrag', { 'accept-patch': 'application/trickle-ice-sdpfrag' });
     }
-    const ifMatch = req.headers['if-match'];
+    const ifMatch = [req.headers['if-match']].flat()[0];
     if (ifMatch !== undefined && ifMatch.trim() !== '*' && !ifMatch.split(',').some((t) => t.trim() === session.etag)) {
       throw new HttpError(412, 'If-Match does not match the session ETag');
     }
-    const body = await readBody(req);
+    const body = bodyText(req);
     const candidates: { candidate: string | null; mid: string | null }[] = [];
     let ufrag: string | undefined;
     let mid: string | null = null;
@@ -391,6 +367,6 @@ export class WhipEndpoints {
       if (err instanceof SfuError) throw new HttpError(err.code === 'wrong-state' ? 404 : 400, err.message);
       throw err;
     }
-    res.writeHead(204).end();
+    return { status: 204, headers: {}, body: '' };
   }
 }

@@ -10,28 +10,17 @@
  * their path. A worker that crashes takes only its own rooms down: their
  * clients are told and disconnected, and a new worker takes its place.
  */
-import { cpus } from 'node:os';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WebSocket } from 'ws';
-import { MAX_MESSAGE_BYTES, parseClientMessage } from '../protocol/messages.js';
-import type { RoomClaims } from './auth.js';
+import type { Grant } from './auth.js';
 import type { ServerConfig } from './config.js';
-import type { HostState } from './sfu-host.js';
-import type { FromWorker, HttpResponseData, ToWorker, WorkerInit } from './worker-protocol.js';
-
-const safeDecode = (text: string): string => {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return '';
-  }
-};
-
-/** Default worker count: one per core. */
-export const defaultWorkerCount = (): number => Math.max(1, cpus().length);
+import { textResponse, type HttpRequestData, type HttpResponseData } from './http-data.js';
+import type { RoomHost } from './room-host.js';
+import type { ControlOp, ControlResult, HostEvent, HostState, SessionStart } from './sfu-host.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 type Pending = { resolve(value: never): void; timer: NodeJS.Timeout };
 type Outgoing = ToWorker extends infer T ? (T extends { seq: number } ? Omit<T, 'seq'> : never) : never;
@@ -56,12 +45,10 @@ class RoomWorker {
 interface SessionRoute {
   ws: WebSocket;
   worker: RoomWorker | null;
-  claims: RoomClaims | undefined;
-  req: string;
   room?: string;
 }
 
-export class WorkerPool {
+export class WorkerPool extends EventEmitter<{ event: [HostEvent] }> implements RoomHost {
   private readonly workers: RoomWorker[];
   private readonly sessions = new Map<string, SessionRoute>();
   /** Room name -> its worker and the seq of the last message routed there for it. */
@@ -77,6 +64,7 @@ export class WorkerPool {
     count: number,
     private readonly log: Logger,
   ) {
+    super();
     collectDefaultMetrics({ register: this.mainRegistry });
     this.workers = Array.from({ length: count }, (_, i) => new RoomWorker(i));
     for (const w of this.workers) this.spawn(w);
@@ -150,6 +138,9 @@ export class WorkerPool {
       case 'end':
         this.sessions.get(m.sid)?.ws.close(m.code, m.reason);
         return;
+      case 'event':
+        this.emit('event', m.event);
+        return;
       case 'room-gone': {
         const owner = this.rooms.get(m.room);
         // Only if nothing was routed there for this room after the worker's report.
@@ -157,6 +148,7 @@ export class WorkerPool {
         return;
       }
       case 'http':
+      case 'control':
       case 'state':
       case 'metrics':
       case 'shutdown': {
@@ -164,7 +156,8 @@ export class WorkerPool {
         if (!p) return;
         w.pending.delete(m.rid);
         clearTimeout(p.timer);
-        p.resolve((m.t === 'http' ? m.res : m.t === 'state' ? m.state : m.t === 'metrics' ? m.json : undefined) as never);
+        const value = m.t === 'http' ? m.res : m.t === 'control' ? m.result : m.t === 'state' ? m.state : m.t === 'metrics' ? m.json : undefined;
+        p.resolve(value as never);
         return;
       }
       default:
@@ -198,63 +191,50 @@ export class WorkerPool {
     return w;
   }
 
-  /** A signaling socket (welcome already sent by the caller). */
-  acceptSocket(ws: WebSocket, sid: string, req: string, claims: RoomClaims | undefined): void {
-    const route: SessionRoute = { ws, worker: null, claims, req };
+  /** Note that something for `room` was just posted to `w` (see 'room-gone'). */
+  private touch(room: string | undefined, w: RoomWorker, seq: number): void {
+    if (!room) return;
+    const owner = this.rooms.get(room);
+    if (owner?.worker === w) owner.lastSeq = Math.max(owner.lastSeq, seq);
+  }
+
+  /** A signaling socket (welcome sent), placed by its first message: a join goes where its room is. */
+  openSession(ws: WebSocket, start: SessionStart, room: string | undefined, _log: Logger, req: string): void {
+    const sid = start.id;
+    const w = room ? this.workerForRoom(room) : this.leastBusy();
+    const route: SessionRoute = { ws, worker: w, room };
     this.sessions.set(sid, route);
-    ws.on('message', (data: Buffer, binary: boolean) => this.route(sid, route, data, binary));
+    w.sessions.add(sid);
+    const data = new Uint8Array(start.first.data);
+    this.touch(room, w, w.post({ t: 'open', sid, grant: start.grant, req, first: { data, parsed: start.first.parsed } }));
+    ws.on('message', (raw: Buffer, binary: boolean) => {
+      const to = route.worker;
+      if (to) this.touch(route.room, to, to.post({ t: 'msg', sid, data: new Uint8Array(raw), binary }));
+    });
     ws.on('close', (code: number) => {
       this.sessions.delete(sid);
-      const w = route.worker;
-      if (!w) return;
-      w.sessions.delete(sid);
-      w.post({ t: 'closed', sid, code });
+      const to = route.worker;
+      if (!to) return;
+      to.sessions.delete(sid);
+      to.post({ t: 'closed', sid, code });
     });
   }
 
-  private route(sid: string, route: SessionRoute, data: Buffer, binary: boolean): void {
-    if (!route.worker) {
-      // Placed by its first message: a join goes where its room is.
-      const first = data.length <= MAX_MESSAGE_BYTES ? parseClientMessage(binary ? new Uint8Array(data) : data.toString('utf8')) : undefined;
-      const room = first?.ok && first.message.type === 'join' ? first.message.room : undefined;
-      const w = room ? this.workerForRoom(room) : this.leastBusy();
-      route.worker = w;
-      route.room = room;
-      w.sessions.add(sid);
-      w.post({ t: 'open', sid, claims: route.claims, req: route.req });
-    }
-    const w = route.worker;
-    const seq = w.post({ t: 'msg', sid, data: new Uint8Array(data), binary });
-    if (route.room) {
-      const owner = this.rooms.get(route.room);
-      if (owner?.worker === w) owner.lastSeq = seq;
-    }
+  /** A WHIP/WHEP or recording API request (body already read), answered by the room's worker. */
+  async http(req: HttpRequestData, grant: Grant | undefined, room: string | undefined): Promise<HttpResponseData> {
+    const w = room ? this.workerForRoom(room) : this.leastBusy();
+    const answer = await this.ask<HttpResponseData>(w, { t: 'http', rid: this.nextRid++, req, grant }, 30_000);
+    this.touch(room, w, w.seq);
+    return answer ?? textResponse(503, 'the room worker did not answer; try again');
   }
 
-  /** A WHIP/WHEP request: body read here (at most the limit + 1 byte), answered by the room's worker. */
-  async handleWhip(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      if (size > MAX_MESSAGE_BYTES) continue; // drain; the worker answers 413 for what it got
-      chunks.push(chunk);
-      size += chunk.length;
-    }
-    // /whip/ROOM, /whep/ROOM, and the recording API /api/rooms/ROOM/... (recording-api.ts) go to ROOM's worker.
-    // A malformed name goes to any worker: its WhipEndpoints answers 400.
-    const room = safeDecode(/^\/(?:wh[ie]p|api\/rooms)\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? '');
-    const w = room ? this.workerForRoom(room) : this.leastBusy();
-    const rid = this.nextRid++;
-    const answer = await this.ask<HttpResponseData>(w, { t: 'http', rid, req: { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: new Uint8Array(Buffer.concat(chunks)) } }, 30_000);
-    if (room) {
-      const owner = this.rooms.get(room);
-      if (owner?.worker === w) owner.lastSeq = Math.max(owner.lastSeq, w.seq);
-    }
-    if (!answer) {
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('the room worker did not answer; try again\n');
-      return;
-    }
-    res.writeHead(answer.status, answer.headers).end(Buffer.from(answer.body));
+  /** closeRoom, removeParticipant, recordings: on the room's worker (404 where no worker has it). */
+  async control(c: ControlOp): Promise<ControlResult> {
+    const owner = this.rooms.get(c.room);
+    if (!owner?.worker.alive) return { status: 404, body: { error: `no room "${c.room}"` } };
+    const result = await this.ask<ControlResult>(owner.worker, { t: 'control', rid: this.nextRid++, control: c }, 30_000);
+    this.touch(c.room, owner.worker, owner.worker.seq);
+    return result ?? { status: 503, body: { error: 'the room worker did not answer' } };
   }
 
   /** Every worker's rooms and peers, merged. */

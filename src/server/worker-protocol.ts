@@ -4,34 +4,26 @@
  * `seq`, numbered per worker, so the main thread can tell which of its messages
  * a worker had seen when it reports a room gone.
  */
-import type { RoomClaims } from './auth.js';
+import type { ParseResult } from '../protocol/messages.js';
+import type { Grant } from './auth.js';
 import type { ServerConfig } from './config.js';
-import type { HostState } from './sfu-host.js';
+import type { HttpRequestData, HttpResponseData } from './http-data.js';
+import type { ControlOp, ControlResult, HostEvent, HostState } from './sfu-host.js';
+
+export type { HttpRequestData, HttpResponseData };
 
 export interface WorkerInit {
   index: number;
   config: ServerConfig;
 }
 
-/** An HTTP request (WHIP/WHEP) with its body read by the main thread. */
-export interface HttpRequestData {
-  method: string;
-  url: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: Uint8Array;
-}
-
-export interface HttpResponseData {
-  status: number;
-  headers: Record<string, string | number | string[]>;
-  body: Uint8Array;
-}
-
 export type ToWorker = { seq: number } & (
-  | { t: 'open'; sid: string; claims?: RoomClaims; req: string }
+  /** A signaling socket: its first message (already parsed by the main thread) opens the session. */
+  | { t: 'open'; sid: string; grant?: Grant; req: string; first: { data: Uint8Array; parsed: ParseResult } }
   | { t: 'msg'; sid: string; data: Uint8Array; binary: boolean }
   | { t: 'closed'; sid: string; code: number }
-  | { t: 'http'; rid: number; req: HttpRequestData }
+  | { t: 'http'; rid: number; req: HttpRequestData; grant?: Grant }
+  | { t: 'control'; rid: number; control: ControlOp }
   | { t: 'state'; rid: number }
   | { t: 'metrics'; rid: number }
   | { t: 'shutdown'; rid: number }
@@ -44,6 +36,8 @@ export type FromWorker =
   | { t: 'send'; sid: string; data: string }
   | { t: 'end'; sid: string; code: number; reason: string }
   | { t: 'http'; rid: number; res: HttpResponseData }
+  | { t: 'control'; rid: number; result: ControlResult }
+  | { t: 'event'; event: HostEvent }
   | { t: 'state'; rid: number; state: HostState }
   | { t: 'metrics'; rid: number; json: unknown[] }
   | { t: 'shutdown'; rid: number }

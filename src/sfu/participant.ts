@@ -8,7 +8,7 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import { DATA_CHANNEL_LABEL, parseFacesUp, type FacesDown, type FacesUp } from '../protocol/detections.js';
-import type { IceCandidate, ServerMessage } from '../protocol/messages.js';
+import type { IceCandidate } from '../protocol/messages.js';
 import { checkSdp, SfuError } from './errors.js';
 import { Forwarder, type ForwarderStats, type ForwardingMode } from './forwarder.js';
 import { InboundTrack, type InboundTrackStats } from './inbound-track.js';
@@ -77,8 +77,8 @@ export interface ParticipantEvents {
   track: [InboundTrack];
   /** Face detection results the client published on its `facecast` data channel. */
   faces: [FacesUp];
-  /** A room notice for the client (joined, participant-joined/left). */
-  notify: [ServerMessage];
+  /** Something the client asked for is refused (its media is not forwarded): tell the client. */
+  refused: [code: 'forbidden' | 'too-many-tracks', message: string];
   /** The participant is gone (closed, failed, timed out). */
   closed: [reason: string];
 }
@@ -420,11 +420,6 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
   }
 
-  /** Send the client a room notice. */
-  notify(message: ServerMessage): void {
-    if (!this.closed) this.emit('notify', message);
-  }
-
   /** The forwarder of a subscription, if any. */
   subscription(key: string): Forwarder | undefined {
     return this.subscriptions.get(key)?.forwarder;
@@ -570,13 +565,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         unSubscribe();
         if (this.toldForbidden || this.closed) return;
         this.toldForbidden = true;
-        this.notify({ type: 'error', code: 'forbidden', message: 'your room token does not allow publishing: your media is not forwarded' });
+        this.emit('refused', 'forbidden', 'your room token does not allow publishing: your media is not forwarded');
       });
       return;
     }
     const groups = new Set([...this.published.values()].map((t) => t.group));
     if (!groups.has(transceiver.id) && groups.size >= this.maxTracks) {
-      this.notify({ type: 'error', code: 'too-many-tracks', message: `at most ${this.maxTracks} tracks per participant: this one is not forwarded` });
+      this.emit('refused', 'too-many-tracks', `at most ${this.maxTracks} tracks per participant: this one is not forwarded`);
       return;
     }
     const inbound = new InboundTrack(track, transceiver.receiver, this.id, transceiver.id);

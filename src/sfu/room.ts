@@ -1,4 +1,4 @@
-import type { ParticipantInfo, ServerMessage } from '../protocol/messages.js';
+import { EventEmitter } from 'node:events';
 import { SfuError } from './errors.js';
 import type { InboundTrack } from './inbound-track.js';
 import type { Participant } from './participant.js';
@@ -18,7 +18,32 @@ export interface RoomLimits {
 
 export const DEFAULT_LIMITS: RoomLimits = { maxRoomSize: 16, maxParticipants: 200, reconnectGraceMs: 1000 };
 
-const info = (p: Participant): ParticipantInfo => ({ id: p.id, name: p.name });
+/** A participant, as events and notices name it. */
+export interface ParticipantRef {
+  id: string;
+  name: string;
+}
+
+/** A published track (all simulcast layers of it together), as events name it. */
+export interface PublicationRef {
+  /** Stable across the publisher's reconnects: `NAME/KIND/ORDINAL`. */
+  key: string;
+  kind: 'audio' | 'video';
+  codec: string;
+  publisher: ParticipantRef;
+}
+
+/** What a Room reports (the SFU's domain events; signaling and the public API turn them into theirs). */
+export interface RoomEvents {
+  /** A new name is in the room (not a reconnect under a name already there). */
+  'participant-joined': [ParticipantRef];
+  /** A name left the room and did not come back within the reconnect grace. */
+  'participant-left': [ParticipantRef];
+  'track-published': [PublicationRef];
+  'track-unpublished': [PublicationRef];
+}
+
+const info = (p: Participant): ParticipantRef => ({ id: p.id, name: p.name });
 
 /** Subscription key of a published track: stable across a publisher's reconnects. */
 function trackKey(publisherName: string, track: InboundTrack, ordinal: number): string {
@@ -31,7 +56,7 @@ function trackKey(publisherName: string, track: InboundTrack, ordinal: number): 
  * Tracks are keyed by publisher *name*, so a publisher that reconnects under the
  * same name within the grace period continues the same subscriber tracks.
  */
-export class Room {
+export class Room extends EventEmitter<RoomEvents> {
   private readonly members = new Map<string, Participant>();
   /** Track keys each member publishes, by participant id. */
   private readonly keysOf = new Map<string, Map<InboundTrack, string>>();
@@ -41,7 +66,11 @@ export class Room {
     readonly name: string,
     private readonly limits: RoomLimits,
     private readonly onEmpty: (room: Room) => void,
-  ) {}
+  ) {
+    super();
+    // One listener per signaling session in the room.
+    this.setMaxListeners(0);
+  }
 
   get size(): number {
     return this.members.size;
@@ -51,8 +80,11 @@ export class Room {
     return [...this.members.values()];
   }
 
-  /** Add a participant (name already set); a live member with the same name is replaced. */
-  join(p: Participant, echo: boolean): void {
+  /**
+   * Add a participant (name already set); a live member with the same name is replaced.
+   * Returns the others already there.
+   */
+  join(p: Participant, echo: boolean): ParticipantRef[] {
     const twin = [...this.members.values()].find((m) => m.name === p.name);
     if (!twin && this.members.size >= this.limits.maxRoomSize) {
       throw new SfuError('room-full', `room "${this.name}" is full (${this.limits.maxRoomSize} participants)`);
@@ -64,8 +96,7 @@ export class Room {
     if (twin) void twin.close('replaced by a new connection with the same name');
 
     const others = this.participants.filter((m) => m !== p && m !== twin);
-    p.notify({ type: 'joined', room: this.name, participantId: p.id, name: p.name, participants: others.map(info) });
-    if (!twin) this.broadcast({ type: 'participant-joined', participant: info(p) }, p);
+    if (!twin) this.emit('participant-joined', info(p));
 
     for (const other of others) {
       for (const [track, key] of this.keysOf.get(other.id) ?? []) p.subscribe(track, other.name, key);
@@ -78,6 +109,7 @@ export class Room {
       for (const m of this.members.values()) if (m !== p || p.echo) m.sendFaces(message);
     });
     p.once('closed', () => this.leave(p));
+    return others.map(info);
   }
 
   /** Turn a member's own echo on or off. */
@@ -104,6 +136,7 @@ export class Room {
     const groups = new Set([...keys.keys()].filter((t) => t.kind === track.kind).map((t) => t.group));
     const key = sibling ? sibling[1] : trackKey(p.name, track, groups.size);
     keys.set(track, key);
+    if (!sibling) this.emit('track-published', { key, kind: track.kind, codec: track.mimeType, publisher: info(p) });
     for (const member of this.members.values()) {
       if (member === p) {
         if (p.echo && track.kind === 'video') p.subscribe(track, p.name, key);
@@ -116,8 +149,15 @@ export class Room {
   private leave(p: Participant): void {
     if (this.members.get(p.id) !== p) return;
     this.members.delete(p.id);
-    const keys = [...(this.keysOf.get(p.id)?.values() ?? [])];
+    const published = this.keysOf.get(p.id) ?? new Map<InboundTrack, string>();
+    const keys = [...new Set(published.values())];
     this.keysOf.delete(p.id);
+    const seen = new Set<string>();
+    for (const [track, key] of published) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.emit('track-unpublished', { key, kind: track.kind, codec: track.mimeType, publisher: info(p) });
+    }
     // Keep the leaver's tracks on subscribers briefly: the same name may come back.
     const timer = setTimeout(() => {
       this.departures.delete(timer);
@@ -129,20 +169,22 @@ export class Room {
           if (fwd && (fwd.currentSource.isClosed || !back)) member.unsubscribe(key);
         }
       }
-      if (!back) this.broadcast({ type: 'participant-left', participant: info(p) });
+      if (!back) this.emit('participant-left', info(p));
       if (this.members.size === 0) this.onEmpty(this);
     }, this.limits.reconnectGraceMs);
     timer.unref();
     this.departures.add(timer);
   }
-
-  private broadcast(message: ServerMessage, except?: Participant): void {
-    for (const m of this.members.values()) if (m !== except) m.notify(message);
-  }
 }
 
+/** Every room event, with the room's name; plus rooms coming and going. */
+export type RoomsEvents = { [K in keyof RoomEvents]: [room: string, ...RoomEvents[K]] } & {
+  'room-created': [room: string];
+  'room-closed': [room: string];
+};
+
 /** All rooms of the server, created on first join and dropped when empty. */
-export class Rooms {
+export class Rooms extends EventEmitter<RoomsEvents> {
   private readonly rooms = new Map<string, Room>();
   readonly limits: RoomLimits;
 
@@ -151,6 +193,7 @@ export class Rooms {
     /** Called when a room's last participant left and the room is gone. */
     private readonly onRoomGone?: (name: string) => void,
   ) {
+    super();
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
@@ -168,7 +211,8 @@ export class Rooms {
     return this.rooms.get(name);
   }
 
-  join(p: Participant, roomName: string, opts: { name?: string; echo?: boolean } = {}): Room {
+  /** Put `p` in `roomName` (made on first join); returns the room and the others already there. */
+  join(p: Participant, roomName: string, opts: { name?: string; echo?: boolean } = {}): { room: Room; others: ParticipantRef[] } {
     if (p.room !== null) throw new SfuError('already-joined', `already in room "${p.room}"`);
     if (this.participantCount >= this.limits.maxParticipants) {
       throw new SfuError('server-full', `the server is full (${this.limits.maxParticipants} participants)`);
@@ -176,28 +220,36 @@ export class Rooms {
     let room = this.rooms.get(roomName);
     if (!room) {
       room = new Room(roomName, this.limits, (r) => {
-        if (this.rooms.get(r.name) === r && r.size === 0) {
-          this.rooms.delete(r.name);
-          this.onRoomGone?.(r.name);
-        }
+        if (this.rooms.get(r.name) === r && r.size === 0) this.drop(r);
       });
       this.rooms.set(roomName, room);
+      const named = room.name;
+      for (const event of ['participant-joined', 'participant-left', 'track-published', 'track-unpublished'] as const) {
+        (room as EventEmitter).on(event, (data: unknown) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, named, data));
+      }
+      this.emit('room-created', named);
     }
     if (opts.name) p.name = opts.name;
     try {
-      room.join(p, opts.echo ?? false);
+      const others = room.join(p, opts.echo ?? false);
+      return { room, others };
     } catch (err) {
-      if (room.size === 0) {
-        this.rooms.delete(roomName);
-        this.onRoomGone?.(roomName);
-      }
+      if (room.size === 0) this.drop(room);
       throw err;
     }
-    return room;
+  }
+
+  private drop(room: Room): void {
+    this.rooms.delete(room.name);
+    this.onRoomGone?.(room.name);
+    this.emit('room-closed', room.name);
   }
 
   close(): void {
-    for (const r of this.rooms.values()) r.close();
+    for (const r of this.rooms.values()) {
+      r.close();
+      this.emit('room-closed', r.name);
+    }
     this.rooms.clear();
   }
 }

@@ -19,7 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { FacesUp } from '../../src/protocol/detections.js';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
 import { ensureFaceY4m, REPO_ROOT, type FaceBox } from '../helpers/face-fixture.js';
 import { startTestServer, waitFor } from '../helpers/server.js';

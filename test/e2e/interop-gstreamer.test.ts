@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import type { FacecastServer, ServerState } from '../../src/server/server.js';
+import type { FacecastServer, ServerState } from '../../src/server/facecast.js';
 import { launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
 import { ensureFaceY4m } from '../helpers/face-fixture.js';
 import { startTestServer, waitFor } from '../helpers/server.js';

@@ -1,7 +1,6 @@
 import { pino } from 'pino';
-import { startServer, type FacecastServer } from '../../src/server/server.js';
-import type { ServerConfig } from '../../src/server/config.js';
-import { defaultWorkerCount } from '../../src/server/worker-pool.js';
+import { createFacecast, type Facecast, type FacecastOptions } from '../../src/index.js';
+import { defaultWorkerCount } from '../../src/server/config.js';
 
 /**
  * Room workers in tests: the CLI's default is one per core; tests run at least 2, so that
@@ -10,22 +9,28 @@ import { defaultWorkerCount } from '../../src/server/worker-pool.js';
 export const TEST_WORKERS = Math.max(2, defaultWorkerCount());
 
 /**
- * A server on 127.0.0.1 with a random port, gathering ICE on 127.0.0.1 only, started the
- * way `facecast serve` starts it by default: rooms on room worker threads. A test that
- * needs this thread's SFU objects (`server.participants`, `server.rooms`) passes
- * `workers: 0` and says why.
+ * A server on 127.0.0.1 with a random port, through the public API (createFacecast, then
+ * listen()) the way `facecast serve` starts it by default: rooms on room worker threads,
+ * ICE gathered on 127.0.0.1 only. A test that needs this thread's SFU objects
+ * (`server.participants`) passes `workers: 0` and says why.
  */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<FacecastServer> {
-  const config: ServerConfig = {
+export async function startTestServer(overrides: FacecastOptions = {}): Promise<Facecast> {
+  const facecast = createFacecast({
     host: '127.0.0.1',
     port: 0,
     logLevel: 'silent',
-    ice: { iceServers: [], interfaceAddress: '127.0.0.1' },
-    iceTimeoutS: 30,
+    iceInterface: '127.0.0.1',
     workers: TEST_WORKERS,
+    logger: pino({ level: process.env.FACECAST_TEST_LOG ?? 'silent' }),
     ...overrides,
-  };
-  return startServer(config, pino({ level: process.env.FACECAST_TEST_LOG ?? 'silent' }));
+  });
+  try {
+    await facecast.listen();
+  } catch (err) {
+    await facecast.close();
+    throw err;
+  }
+  return facecast;
 }
 
 /** Poll until `check` returns a truthy value or the time runs out. */

@@ -9,7 +9,7 @@ import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { mintToken, verifyToken } from '../../src/server/auth.js';
 import { parseServeArgs } from '../../src/server/config.js';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { fakeVideoOffer } from '../helpers/sdp.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { TestClient } from '../helpers/werift-client.js';

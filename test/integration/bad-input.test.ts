@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RTCPeerConnection } from 'werift';
 import WebSocket from 'ws';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
 import { TestClient } from '../helpers/werift-client.js';
@@ -127,7 +127,7 @@ describe('bad signaling input gets a clear error and harms nobody else', () => {
 
 describe('a peer that goes silent', () => {
   it('is removed after --ice-timeout while its socket stays open', async () => {
-    const server = await startTestServer({ iceTimeoutS: 2 });
+    const server = await startTestServer({ iceTimeout: 2 });
     const client = new TestClient(server.url);
     try {
       await client.connect();
@@ -150,7 +150,7 @@ describe('a peer that goes silent', () => {
 describe('a socket that never sends a message', () => {
   for (const workers of [0, 2]) {
     it(`is told (error timeout) and closed with 1008 after --ice-timeout, while one that spoke stays (${workers ? `${workers} room workers` : 'rooms in the main thread'})`, async () => {
-      const server = await startTestServer({ iceTimeoutS: 1, workers });
+      const server = await startTestServer({ iceTimeout: 1, workers });
       try {
         const silent = await rawSocket(server.url);
         const talker = await rawSocket(server.url);
@@ -173,9 +173,7 @@ describe('a socket that never sends a message', () => {
 describe('welcome', () => {
   it('hands the browser the server\'s ICE servers (none by default)', async () => {
     const plain = await startTestServer();
-    const withTurn = await startTestServer({
-      ice: { iceServers: [{ urls: 'turn:127.0.0.1:9', username: 'u', credential: 'p' }], interfaceAddress: '127.0.0.1' },
-    });
+    const withTurn = await startTestServer({ iceServers: ['turn:u:p@127.0.0.1:9'] });
     try {
       const a = await rawSocket(plain.url);
       const b = await rawSocket(withTurn.url);

@@ -51,7 +51,7 @@ describe('connect/disconnect cycles leave nothing behind', () => {
 
 describe('room churn', () => {
   it('200 join/leave cycles next to a live call leave no peers, tracks, timers or sockets behind', async () => {
-    const server = await startTestServer({ limits: { reconnectGraceMs: 200 } });
+    const server = await startTestServer({ reconnectGrace: 200 });
     const baseline = resources();
     const resident = new TestClient(server.url);
     try {
@@ -98,7 +98,7 @@ describe('departed participants are garbage', () => {
     v8.setFlagsFromString('--expose_gc');
     const gc = vm.runInNewContext('gc') as () => void;
     // Holds WeakRefs to the Participant objects: rooms in this thread (workers: 0).
-    const server = await startTestServer({ limits: { reconnectGraceMs: 200 }, workers: 0 });
+    const server = await startTestServer({ reconnectGrace: 200, workers: 0 });
     const resident = new TestClient(server.url, { keep: false });
     const refs: WeakRef<object>[] = [];
     try {

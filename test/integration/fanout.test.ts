@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GenericNack, RtcpTransportLayerFeedback, type RtpPacket } from 'werift';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
 import { TestClient } from '../helpers/werift-client.js';
@@ -65,7 +65,7 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
   let publisher: Publisher;
 
   before(async () => {
-    server = await startTestServer({ limits: { maxRoomSize: 32 } });
+    server = await startTestServer({ maxRoomSize: 32 });
     const pub = new TestClient(server.url);
     await pub.join('fanout', 'alice');
     await pub.connect();

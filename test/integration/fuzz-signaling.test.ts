@@ -25,7 +25,7 @@ import {
   ServerMessage,
   type ParseResult,
 } from '../../src/protocol/messages.js';
-import { startServer, type FacecastServer } from '../../src/server/server.js';
+import { startServer, type FacecastServer } from '../../src/server/facecast.js';
 import { checkSdp, SfuError } from '../../src/sfu/errors.js';
 import { waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { RtpPacket } from 'werift';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { iceGuardStats } from '../../src/sfu/ice-guard.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';

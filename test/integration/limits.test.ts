@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MediaStreamTrack } from 'werift';
 import { WebSocket } from 'ws';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { parseServeArgs, type ServerConfig } from '../../src/server/config.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { TestClient } from '../helpers/werift-client.js';

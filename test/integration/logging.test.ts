@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
-import { startServer, type FacecastServer } from '../../src/server/server.js';
+import { startServer, type FacecastServer } from '../../src/server/facecast.js';
 import { waitFor } from '../helpers/server.js';
 
 describe('structured logs with request and participant ids', () => {

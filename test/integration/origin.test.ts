@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { parseServeArgs, ConfigError, type ServerConfig } from '../../src/server/config.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -29,7 +29,7 @@ function open(url: string, origin?: string): Promise<string | number> {
 describe('WebSocket origin check', () => {
   let server: FacecastServer;
   before(async () => {
-    server = await startTestServer({ allowedOrigins: ['https://app.example'] });
+    server = await startTestServer({ allowOrigins: ['https://app.example'] });
   });
   after(async () => {
     await server?.close();

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { RtpHeader, RtpPacket } from 'werift';
 import { ConfigError, parseServeArgs, SERVE_HELP } from '../../src/server/config.js';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { assertRecording, frameTimes, hasDuration, keyframeTimes, probe } from '../helpers/webm-probe.js';
 import { Vp8Source } from '../helpers/vp8-source.js';

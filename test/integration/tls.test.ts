@@ -34,7 +34,7 @@ describe('TLS', () => {
       keyType: 'ec',
       extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
     });
-    const server = await startTestServer({ tls: { cert: pems.cert, key: pems.private } });
+    const server = await startTestServer({ tlsCert: pems.cert, tlsKey: pems.private });
     try {
       assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
       const health = await get(server.url + '/healthz', { ca: pems.cert });
@@ -60,7 +60,7 @@ describe('TLS', () => {
   });
 
   it('--tls-self-signed makes a certificate for localhost and 127.0.0.1 at start', async () => {
-    const server = await startTestServer({ tls: { selfSigned: true } });
+    const server = await startTestServer({ tlsSelfSigned: true });
     try {
       const res = await get(server.url + '/healthz', { rejectUnauthorized: false });
       assert.equal(res.status, 200);

@@ -15,7 +15,7 @@ import {
   useSdesMid,
   type RtpPacket,
 } from 'werift';
-import type { FacecastServer } from '../../src/server/server.js';
+import type { FacecastServer } from '../../src/server/facecast.js';
 import { fakeOffer } from '../helpers/sdp.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';

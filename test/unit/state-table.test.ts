@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ServerState } from '../../src/server/server.js';
+import type { ServerState } from '../../src/server/facecast.js';
 import { renderStateTable } from '../../src/server/state-table.js';
 
 const peer = (id: string, name: string, subscriptions: ServerState['peers'][number]['subscriptions']): ServerState['peers'][number] => ({

@@ -1,0 +1,489 @@
+/**
+ * The public API (the package's main export): `createFacecast(options)` makes a Facecast, which
+ * serves signaling (/ws), WHIP/WHEP, the HTTP API and, with listen(), the browser app. The CLI
+ * (`facecast serve`) and the test helpers are thin shells over it.
+ *
+ *   const facecast = createFacecast({ port: 8080, authorize: (req, claims) => ({ allow: true }) });
+ *   facecast.on('participant-joined', ({ room, participant }) => ...);
+ *   await facecast.listen();                      // its own HTTP(S) server, with the app
+ *   facecast.attach(server, { path: '/facecast' }); // or: on your http/https/Express server
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { MAX_MESSAGE_BYTES, parseClientMessage } from '../protocol/messages.js';
+import { installIceGuard } from '../sfu/ice-guard.js';
+import type { Participant } from '../sfu/participant.js';
+import type { RecordingStatus } from '../sfu/recorder.js';
+import { AuthError, verifyToken, type Grant, type RoomClaims } from './auth.js';
+import { ConfigError, resolveSettings, type FacecastSettings, type ServerConfig } from './config.js';
+import { type HttpRequestData, type HttpResponseData, jsonResponse, textResponse } from './http-data.js';
+import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
+import { ensureRecordDir, RECORDING_PATH } from './recording-api.js';
+import { LocalRoomHost, type RoomHost } from './room-host.js';
+import { originAllowed, SECURITY_HEADERS } from './server.js';
+import type { ControlOp, FacecastEventMap, HostState } from './sfu-host.js';
+import { guardSocket } from './socket-guard.js';
+import { defaultMounts, serveStatic, type Mount } from './static.js';
+import { tlsCredentials } from './tls.js';
+import { WorkerPool } from './worker-pool.js';
+
+/** A client asking in: a signaling WebSocket (before it names its room) or a WHIP/WHEP offer. */
+export interface AuthorizeRequest {
+  kind: 'websocket' | 'whip' | 'whep';
+  /** The HTTP request: the WebSocket upgrade, or the WHIP/WHEP POST. */
+  req: IncomingMessage;
+  /** WHIP/WHEP: the room in the path. */
+  room?: string;
+}
+
+/**
+ * Let the client in, with what it may do (unset fields: the room token's, else any room,
+ * the name it asks for, publish and subscribe), or keep it out with a reason it is told.
+ */
+export type AuthorizeResult =
+  | { allow: true; room?: string; identity?: string; canPublish?: boolean; canSubscribe?: boolean }
+  | { allow: false; reason: string; status?: 401 | 403 };
+
+/** `claims`: the verified room token when `authSecret` is set (a bad token never reaches the hook). */
+export type Authorize = (request: AuthorizeRequest, claims: RoomClaims | undefined) => AuthorizeResult | Promise<AuthorizeResult>;
+
+export interface FacecastOptions extends Partial<FacecastSettings> {
+  /** Where log lines go (default: pino at `logLevel`, on stdout). */
+  logger?: Logger;
+  /** Your own admission check, for every WebSocket and WHIP/WHEP offer. */
+  authorize?: Authorize;
+}
+
+/** The JSON served at /api/state. */
+export interface ServerState extends HostState {
+  uptimeMs: number;
+}
+
+/** A room, as rooms() lists it. */
+export interface RoomInfo {
+  name: string;
+  /** The room worker serving it (room workers only). */
+  worker?: number;
+  participants: { id: string; name: string; tracks: { id: string; kind: string; codec: string }[] }[];
+}
+
+/** A call the rooms refused (no such room or participant, recording off ...): `status` is the HTTP API's. */
+export class FacecastError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FacecastError';
+  }
+}
+
+/** Make a Facecast from options (checked now: a bad one throws ConfigError). */
+export function createFacecast(options: FacecastOptions = {}): Facecast {
+  const { logger, authorize, ...settings } = options;
+  return new Facecast(resolveSettings(settings), { logger, authorize });
+}
+
+interface Mounted {
+  server: Server;
+  prefix: string;
+  app: boolean;
+  detach(): void;
+}
+
+const HTTP_ROUTE = /^\/(?:whip|whep)\/|^\/api\/rooms\//;
+
+export class Facecast extends EventEmitter<FacecastEventMap> {
+  readonly log: Logger;
+  private readonly host: RoomHost;
+  private readonly started: Promise<void>;
+  private readonly startedAt = Date.now();
+  private readonly mounts: Mount[];
+  private readonly wss: WebSocketServer;
+  private readonly authorizeHook: Authorize | undefined;
+  private readonly mounted: Mounted[] = [];
+  private ownServer: Server | undefined;
+  private closing: Promise<void> | undefined;
+  /** After listen(): where it serves. */
+  url = '';
+  port = 0;
+
+  /** Prefer createFacecast(options); this takes settings already resolved (internal, benchmarks). */
+  constructor(
+    readonly config: ServerConfig,
+    opts: { logger?: Logger; authorize?: Authorize } = {},
+  ) {
+    super();
+    this.log = opts.logger ?? pino({ level: config.logLevel });
+    this.authorizeHook = opts.authorize;
+    installIceGuard(); // drop unauthenticated STUN and media from unvalidated addresses (see ice-guard.ts)
+    if (config.record) ensureRecordDir(config.record); // here, so that a bad DIR stops the start with one line
+    this.mounts = defaultMounts(config.webRoot);
+    const workers = config.workers ?? 0;
+    this.host = workers > 0 ? new WorkerPool(config, workers, this.log) : new LocalRoomHost(config, this.log);
+    this.host.on('event', (e) => (this.emit as (name: string, data: unknown) => boolean)(e.name, e.data));
+    this.started = this.host.ready();
+    this.started.catch(() => undefined);
+    // Frames a bit over the protocol limit get a clear `error`; beyond this the socket closes (1009).
+    // Pings are answered by guardSocket (socket-guard.ts), at a bounded rate.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES, autoPong: false });
+    this.wss.on('error', (err) => this.log.warn({ err }, 'WebSocket server error'));
+  }
+
+  /** Resolves once rooms can be served (room workers started); rejects if they cannot start. */
+  ready(): Promise<void> {
+    return this.started;
+  }
+
+  /** The room workers (`workers` > 0), for tests and diagnostics. */
+  get workers(): WorkerPool | undefined {
+    return this.host instanceof WorkerPool ? this.host : undefined;
+  }
+
+  /** This thread's participants (`workers: 0`; empty with room workers: use state()). */
+  get participants(): ReadonlyMap<string, Participant> {
+    return this.host instanceof LocalRoomHost ? this.host.sfu.participants : new Map();
+  }
+
+  /** Serve on a server of its own (HTTPS with `tls*` settings), with the browser app. */
+  async listen(opts: { port?: number; host?: string } = {}): Promise<{ url: string; port: number }> {
+    await this.started;
+    const config = this.config;
+    const tls = config.tls ? await tlsCredentials(config.tls, opts.host ?? config.host) : undefined;
+    if (tls?.fingerprint) this.log.info({ sha256: tls.fingerprint }, 'self-signed TLS certificate made for this run');
+    // Timeouts below are checked every 2 s (Node's default: 30 s).
+    const httpOptions = { connectionsCheckingInterval: 2000 };
+    const server: Server = tls ? createHttpsServer({ ...httpOptions, cert: tls.cert, key: tls.key }) : createServer(httpOptions);
+    hardenServer(server, this.log);
+    this.mount(server, '', true);
+    const host = opts.host ?? config.host;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? config.port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.ownServer = server;
+    this.port = (server.address() as AddressInfo).port;
+    this.url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+    this.log.info({ url: this.url }, 'facecast listening');
+    return { url: this.url, port: this.port };
+  }
+
+  /**
+   * Serve signaling (`PATH/ws`), WHIP/WHEP (`PATH/whip/ROOM`, `PATH/whep/ROOM`) and the API
+   * (`PATH/api/state`, `PATH/api/rooms/...`, `PATH/healthz`, `PATH/metrics`) on your own
+   * http/https server (an Express app's too). Everything else stays your server's.
+   */
+  attach(server: Server, opts: { path?: string } = {}): void {
+    const prefix = (opts.path ?? '/facecast').replace(/\/+$/, '');
+    if (prefix !== '' && !/^\/[A-Za-z0-9._~/-]*$/.test(prefix)) throw new ConfigError(`attach: path "${opts.path}" must start with "/"`);
+    this.mount(server, prefix, false);
+  }
+
+  /** The JSON served at /api/state, fresh (from every room worker). */
+  async state(): Promise<ServerState> {
+    await this.started;
+    return { uptimeMs: Date.now() - this.startedAt, ...(await this.host.state()) };
+  }
+
+  /** Every room with its participants and their published tracks. */
+  async rooms(): Promise<RoomInfo[]> {
+    const s = await this.state();
+    const byId = new Map(s.peers.map((p) => [p.id, p]));
+    return s.rooms.map((r) => ({
+      name: r.name,
+      ...(r.worker === undefined ? {} : { worker: r.worker }),
+      participants: r.participants.flatMap((id) => {
+        const p = byId.get(id);
+        return p ? [{ id, name: p.name, tracks: p.tracks.map((t) => ({ id: t.id, kind: t.kind, codec: t.codec })) }] : [];
+      }),
+    }));
+  }
+
+  /** End every call in `room`; false when there is no such room. */
+  async closeRoom(room: string): Promise<boolean> {
+    return (await this.control({ op: 'close-room', room }, false)) !== undefined;
+  }
+
+  /** End `name`'s call in `room`; false when nobody by that name is there. */
+  async removeParticipant(room: string, name: string): Promise<boolean> {
+    return (await this.control({ op: 'remove-participant', room, name }, false)) !== undefined;
+  }
+
+  /** Record `name`'s camera in `room` to the `record` directory (FacecastError without it). */
+  async startRecording(room: string, name: string): Promise<RecordingStatus> {
+    return (await this.control({ op: 'recording', verb: 'start', room, name }, true)) as RecordingStatus;
+  }
+
+  /** Stop and finalize `name`'s recording; resolves once the file is complete. */
+  async stopRecording(room: string, name: string): Promise<RecordingStatus> {
+    return (await this.control({ op: 'recording', verb: 'stop', room, name }, true)) as RecordingStatus;
+  }
+
+  private async control(c: ControlOp, throwOnMissing: boolean): Promise<unknown> {
+    await this.started;
+    const { status, body } = await this.host.control(c);
+    if (status < 300) return body;
+    if (status === 404 && !throwOnMissing) return undefined;
+    throw new FacecastError(status, (body as { error?: string }).error ?? `failed (${status})`);
+  }
+
+  /** Tell every client, end every call, stop serving (its own server; an attached one is left running). */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    // Tell every signaling client first (1001: going away), then end the calls.
+    const notice = JSON.stringify({ type: 'error', code: 'shutting-down', message: 'the server is shutting down; reconnect later' });
+    for (const ws of this.wss.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      ws.send(notice);
+      ws.close(1001, 'server shutting down');
+    }
+    await this.started.catch(() => undefined);
+    await this.host.close();
+    // Sockets whose close handshake has not finished by now are cut.
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    for (const m of this.mounted.splice(0)) m.detach();
+    const own = this.ownServer;
+    if (own) {
+      own.closeAllConnections();
+      await new Promise<void>((resolve) => own.close(() => resolve()));
+    }
+  }
+
+  /** Take `prefix`'s requests and upgrades on `server`; `app`: the pages and static files too (listen()). */
+  private mount(server: Server, prefix: string, app: boolean): void {
+    const others = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    const fallback = app || others.length === 0 ? undefined : (req: IncomingMessage, res: ServerResponse) => others.forEach((l) => l.call(server, req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (!app && path !== prefix && !path.startsWith(`${prefix}/`)) return fallback ? fallback(req, res) : void res.writeHead(404).end();
+      this.request(req, res, prefix, app, fallback);
+    };
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if ((req.url ?? '').split('?')[0] === `${prefix}/ws`) return this.upgrade(req, socket, head);
+      if (server.listenerCount('upgrade') === 1) socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+    };
+    if (!app) server.removeAllListeners('request');
+    server.on('request', onRequest);
+    server.on('upgrade', onUpgrade);
+    const entry: Mounted = {
+      server,
+      prefix,
+      app,
+      detach: () => {
+        server.off('request', onRequest);
+        server.off('upgrade', onUpgrade);
+        if (!app) for (const l of others) if (!server.listeners('request').includes(l)) server.on('request', l);
+      },
+    };
+    this.mounted.push(entry);
+  }
+
+  private request(req: IncomingMessage, res: ServerResponse, prefix: string, app: boolean, fallback?: (req: IncomingMessage, res: ServerResponse) => void): void {
+    // Every request gets an id: in the X-Request-Id header and on its log lines.
+    const reqId = randomUUID().slice(0, 8);
+    const started = performance.now();
+    const rlog = this.log.child({ req: reqId });
+    // A client that resets mid-request or mid-response: that request ends, nothing else.
+    req.on('error', (err) => rlog.debug({ err: err.message }, 'request stream error'));
+    res.on('error', (err) => rlog.debug({ err: err.message }, 'response stream error'));
+    res.once('finish', () => {
+      const line = { method: req.method, path: (req.url ?? '/').split('?')[0], status: res.statusCode, ms: Math.round(performance.now() - started) };
+      if (res.statusCode >= 500) rlog.warn(line, 'request');
+      else rlog.debug(line, 'request');
+    });
+    const path = (req.url ?? '/').split('?')[0]!.slice(prefix.length) || '/';
+    this.route(req, res, path, prefix, app, fallback, reqId).catch((err: unknown) => {
+      rlog.error({ err }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('internal error\n');
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, path: string, prefix: string, app: boolean, fallback: ((req: IncomingMessage, res: ServerResponse) => void) | undefined, reqId: string): Promise<void> {
+    const send = (r: HttpResponseData) => {
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+      res.setHeader('x-request-id', reqId);
+      res.writeHead(r.status, r.headers).end(req.method === 'HEAD' ? undefined : r.body);
+    };
+    if (HTTP_ROUTE.test(path)) return send(await this.roomRequest(req, path, prefix));
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(textResponse(405, 'method not allowed', { allow: 'GET, HEAD' }));
+    if (path === '/healthz') return send(jsonResponse(200, { ok: true }));
+    if (path === '/api/state') return send(jsonResponse(200, await this.state()));
+    if (path === '/metrics') {
+      await this.started;
+      const { contentType, text } = await this.host.metrics();
+      return send({ status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' }, body: text });
+    }
+    if (app) {
+      const page = /^\/(room|watch)\/([^/]*)\/?$/.exec(path);
+      // /room/NAME serves the room app, /watch/NAME the WHEP player; the name is checked here too.
+      if (page && !/^[A-Za-z0-9_-]{1,64}$/.test(page[2]!)) return send(textResponse(400, 'room names are 1-64 letters, digits, "_" or "-"'));
+      if (page) req.url = `/${page[1]}.html`;
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+      res.setHeader('x-request-id', reqId);
+      if (await serveStatic(req, res, this.mounts)) return;
+    }
+    if (fallback) return fallback(req, res);
+    send(textResponse(404, 'not found'));
+  }
+
+  /** WHIP/WHEP and the recording API: the body read once (at most the limit), then to the room's host. */
+  private async roomRequest(req: IncomingMessage, path: string, prefix: string): Promise<HttpResponseData> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_MESSAGE_BYTES) {
+        req.resume();
+        return textResponse(413, `body over ${MAX_MESSAGE_BYTES} bytes`, { connection: 'close', 'access-control-allow-origin': '*' });
+      }
+      chunks.push(chunk);
+    }
+    const m = /^\/(whip|whep|api\/rooms)\/([^/?]+)/.exec(path);
+    let room: string | undefined;
+    try {
+      room = m ? decodeURIComponent(m[2]!) : undefined;
+    } catch {
+      room = undefined; // any host answers 400 for it
+    }
+    const data: HttpRequestData = { method: req.method ?? 'GET', url: path + (req.url?.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''), headers: req.headers, body: new Uint8Array(Buffer.concat(chunks)) };
+    let grant: Grant | undefined;
+    const kind = m?.[1];
+    if (req.method === 'POST' && (kind === 'whip' || kind === 'whep') && !RECORDING_PATH.test(path)) {
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const verdict = await this.admit({ kind, req, room }, bearer);
+      if (!verdict.ok) return textResponse(verdict.status, verdict.reason, { 'www-authenticate': 'Bearer realm="facecast"', 'access-control-allow-origin': '*' });
+      grant = verdict.grant;
+    }
+    await this.started;
+    const res = await this.host.http(data, grant, room);
+    const location = res.headers.location;
+    if (prefix && typeof location === 'string' && location.startsWith('/')) res.headers.location = prefix + location;
+    return res;
+  }
+
+  /** The room token (when `authSecret` is set), then the authorize hook (when given). */
+  private async admit(request: AuthorizeRequest, token: string | null | undefined): Promise<{ ok: true; grant: Grant | undefined } | { ok: false; status: number; reason: string }> {
+    let claims: RoomClaims | undefined;
+    if (this.config.authSecret) {
+      try {
+        claims = await verifyToken(token, this.config.authSecret);
+      } catch (err) {
+        return { ok: false, status: 401, reason: err instanceof AuthError ? err.message : 'token check failed' };
+      }
+    }
+    const base: Grant | undefined = claims && { room: claims.room, identity: claims.identity, canPublish: claims.canPublish, canSubscribe: claims.canSubscribe };
+    if (!this.authorizeHook) return { ok: true, grant: base };
+    let verdict: AuthorizeResult;
+    try {
+      verdict = await this.authorizeHook(request, claims);
+    } catch (err) {
+      this.log.error({ err }, 'the authorize hook threw: client refused');
+      return { ok: false, status: 403, reason: 'not authorized' };
+    }
+    if (!verdict.allow) return { ok: false, status: verdict.status ?? 403, reason: verdict.reason };
+    return {
+      ok: true,
+      grant: {
+        room: verdict.room ?? base?.room ?? '*',
+        identity: verdict.identity ?? base?.identity,
+        canPublish: verdict.canPublish ?? base?.canPublish ?? true,
+        canSubscribe: verdict.canSubscribe ?? base?.canSubscribe ?? true,
+      },
+    };
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const reqId = randomUUID().slice(0, 8);
+    const log = this.log;
+    // The raw socket can fail (a reset) at any time before ws takes it, even while the token is checked.
+    socket.on('error', (err: Error & { code?: string }) => log.debug({ req: reqId, err: err.message, code: err.code }, 'socket error before the WebSocket opened'));
+    if (this.closing) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
+    if (!originAllowed(req, this.config.allowedOrigins ?? [])) {
+      // A page on another site must not drive this server with its visitor's browser.
+      log.warn({ origin: req.headers.origin }, 'WebSocket from a foreign origin refused');
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\norigin not allowed (see --allow-origin)\n');
+      return;
+    }
+    const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
+    void this.admit({ kind: 'websocket', req }, token).then(async (verdict) => {
+      if (!verdict.ok) {
+        log.info({ reason: verdict.reason }, 'WebSocket refused');
+        const status = verdict.status === 401 ? '401 Unauthorized' : '403 Forbidden';
+        socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${verdict.reason}\n`);
+        return;
+      }
+      try {
+        await this.started;
+      } catch {
+        return void socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
+      }
+      this.wss.handleUpgrade(req, socket as Socket, head, (ws) => this.accept(ws, reqId, verdict.grant));
+    });
+  }
+
+  /** A signaling socket: `welcome` now (the only place it is made), the session at its first message. */
+  private accept(ws: WebSocket, reqId: string, grant: Grant | undefined): void {
+    const id = randomUUID().slice(0, 8);
+    const plog = this.log.child({ req: reqId, peer: id });
+    plog.info('peer connected');
+    guardSocket(ws, plog, { maxPingRate: this.config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE, firstMessageMs: this.config.iceTimeoutS * 1000 });
+    ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: this.config.ice.iceServers }));
+    ws.once('message', (data: Buffer, binary: boolean) => {
+      if (this.closing) return;
+      // Parsed once, here: it places the session (a join goes where its room is) and the session takes it as is.
+      const parsed = parseClientMessage(binary ? new Uint8Array(data) : data.toString('utf8'));
+      const room = parsed.ok && parsed.message.type === 'join' ? parsed.message.room : undefined;
+      this.host.openSession(ws, { id, grant, first: { data, parsed } }, room, plog, reqId);
+    });
+  }
+}
+
+/**
+ * What facecast's own server gets (listen()): slow clients cut (headers within 10 s, the
+ * whole request within 30 s, 60 s idle), and a request Node's parser refuses answered once.
+ */
+function hardenServer(http: Server, log: Logger): void {
+  http.headersTimeout = 10_000;
+  http.requestTimeout = 30_000;
+  http.keepAliveTimeout = 5_000;
+  http.timeout = 60_000;
+  http.on('clientError', (err: Error & { code?: string }, socket) => {
+    log.debug({ err: err.message, code: err.code }, 'bad HTTP request');
+    if (!socket.writable || (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n`);
+  });
+}
+
+/** What the test helpers and benchmarks hold: a listening Facecast. */
+export type FacecastServer = Facecast;
+
+/** A Facecast from settings already resolved, listening on config.host:config.port (benchmarks, tests of raw configs). */
+export async function startServer(config: ServerConfig, logger?: Logger): Promise<Facecast> {
+  const facecast = new Facecast(config, { logger });
+  try {
+    await facecast.listen();
+  } catch (err) {
+    await facecast.close().catch(() => undefined);
+    throw err;
+  }
+  return facecast;
+}
