@@ -230,7 +230,7 @@ async function runWorker(page: Page, detector: string, frames: BenchFrame[]): Pr
       const worker = new Worker('/detect-worker.js', { type: 'module' });
       const threads = Math.max(1, Math.min(4, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
       const modelBaseUrl = detector === 'tiny-face-detector' ? '/models/face-api/' : '/models/human/';
-      const waitFor = <T,>(pred: (m: any) => T | undefined): Promise<T> =>
+      const waitFor = <T>(pred: (m: any) => T | undefined): Promise<T> =>
         new Promise((resolve, reject) => {
           const on = (ev: MessageEvent) => {
             const v = pred(ev.data);
@@ -469,7 +469,18 @@ async function main(): Promise<void> {
         row.fps = await measurePage(server.url, fixture.path, `?detector=${row.detector}`, seconds, warmup);
       }
       console.error('bench:detect: page fps with detector=none…');
-      rows.push({ detector: 'none', backend: '-', faces: 0, recall: NaN, precision: NaN, recallAll: NaN, meanIou: NaN, ms: null, msP90: null, fps: await measurePage(server.url, fixture.path, '?detector=none', seconds, warmup) });
+      rows.push({
+        detector: 'none',
+        backend: '-',
+        faces: 0,
+        recall: NaN,
+        precision: NaN,
+        recallAll: NaN,
+        meanIou: NaN,
+        ms: null,
+        msP90: null,
+        fps: await measurePage(server.url, fixture.path, '?detector=none', seconds, warmup),
+      });
     }
   } finally {
     await server.close();

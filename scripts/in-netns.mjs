@@ -15,11 +15,7 @@ if (!cmd) {
   process.exit(2);
 }
 
-const possible =
-  process.env.FACECAST_NETNS !== '0' &&
-  process.env.FACECAST_IN_NETNS !== '1' &&
-  process.getuid?.() === 0 &&
-  spawnSync('unshare', ['-n', 'true']).status === 0;
+const possible = process.env.FACECAST_NETNS !== '0' && process.env.FACECAST_IN_NETNS !== '1' && process.getuid?.() === 0 && spawnSync('unshare', ['-n', 'true']).status === 0;
 
 let result;
 if (possible) {

@@ -48,9 +48,11 @@ if (process.env.FACECAST_TEST_STAGE !== 'run' && process.env.FACECAST_IN_NETNS !
   if (run(process.execPath, ['scripts/ensure-ffmpeg.mjs']) !== 0) process.exit(1);
   console.log('> build');
   if (run('npm', ['run', '--silent', 'build']) !== 0) process.exit(1);
-  process.exit(run(process.execPath, ['scripts/in-netns.mjs', process.execPath, 'scripts/test.mjs', ...args], {
-    env: { ...process.env, FACECAST_TEST_STAGE: 'run' },
-  }));
+  process.exit(
+    run(process.execPath, ['scripts/in-netns.mjs', process.execPath, 'scripts/test.mjs', ...args], {
+      env: { ...process.env, FACECAST_TEST_STAGE: 'run' },
+    }),
+  );
 }
 
 const files = testFiles(args.length ? args : ['test/unit', 'test/integration', 'test/e2e']);

@@ -170,10 +170,7 @@ export class FrameCodeReader {
       this.canvas.width = w;
       this.canvas.height = h;
     }
-    const ctx = this.canvas.getContext('2d', { willReadFrequently: true }) as
-      | OffscreenCanvasRenderingContext2D
-      | CanvasRenderingContext2D
-      | null;
+    const ctx = this.canvas.getContext('2d', { willReadFrequently: true }) as OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D | null;
     if (!ctx) throw new Error('2d canvas context unavailable');
     ctx.imageSmoothingEnabled = false;
     this.ctx = ctx;

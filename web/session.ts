@@ -81,7 +81,7 @@ export class Session {
       case 'error':
         // Our offer crossed the server's: the publisher (polite) rolls back and answers it.
         if (msg.code === 'glare') {
-          console.debug('facecast: offer glare, answering the server\'s offer');
+          console.debug("facecast: offer glare, answering the server's offer");
           return;
         }
         if (this.opts.onMessage?.(this, msg) === true) return;

@@ -149,8 +149,7 @@ export class StatsSampler {
     let pair = selectedPairId ? pairs.get(selectedPairId) : undefined;
     pair ??= [...pairs.values()].find((p) => p.nominated === true && p.state === 'succeeded');
     s.rttMs = pair && typeof pair.currentRoundTripTime === 'number' ? round1(pair.currentRoundTripTime * 1000) : null;
-    s.availableKbps =
-      pair && typeof pair.availableOutgoingBitrate === 'number' ? Math.round(pair.availableOutgoingBitrate / 1000) : null;
+    s.availableKbps = pair && typeof pair.availableOutgoingBitrate === 'number' ? Math.round(pair.availableOutgoingBitrate / 1000) : null;
     s.sentFps = sentFps;
     s.sentSize = sentSize;
     s.qualityLimitation = qualityLimitation;

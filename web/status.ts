@@ -36,7 +36,10 @@ export class StatusLine<K extends string> {
     parts.sort((a, b) => Number(b.error) - Number(a.error));
     const line = parts.map((p) => p.text).join(' · ') || 'ok';
     this.el.textContent = line;
-    this.el.classList.toggle('error', parts.some((p) => p.error));
+    this.el.classList.toggle(
+      'error',
+      parts.some((p) => p.error),
+    );
     this.sink.status = line;
   }
 

@@ -63,7 +63,8 @@ function weriftEncrypt(i: number): Buffer {
 
 /** A drain on 127.0.0.1 in its own process (its CPU is not ours). */
 async function startDrain(): Promise<{ port: number; stop(): void }> {
-  const code = "const s=require('dgram').createSocket('udp4');s.on('message',()=>{});s.bind(0,'127.0.0.1',()=>console.log(s.address().port));process.stdin.on('close',()=>process.exit(0));process.stdin.resume();";
+  const code =
+    "const s=require('dgram').createSocket('udp4');s.on('message',()=>{});s.bind(0,'127.0.0.1',()=>console.log(s.address().port));process.stdin.on('close',()=>process.exit(0));process.stdin.resume();";
   const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((r) => child.stdout.once('data', (d) => r(Number(String(d).trim()))));
   return { port, stop: () => child.stdin.end() };

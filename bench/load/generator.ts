@@ -102,8 +102,7 @@ async function main(): Promise<void> {
   const publishers: { client: TestClient; source: Vp8Source; receivers: number }[] = [];
   const receivers: TestClient[] = [];
   const all: TestClient[] = [];
-  const newSource = (i: number) =>
-    new Vp8Source({ bitrate: args.bitrateBps, keyframeEvery: 90, ssrc: 0x10000 + i });
+  const newSource = (i: number) => new Vp8Source({ bitrate: args.bitrateBps, keyframeEvery: 90, ssrc: 0x10000 + i });
 
   if (args.scenario === 'echo') {
     for (let i = 0; i < args.publishers; i++) {

@@ -146,8 +146,13 @@ async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'u
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const limitMs = (gen.warmupS + gen.durationS) * 1000 + 90_000;
-    let cpu0 = { user: 0, sys: 0 }, t0 = 0, c0 = { in: 0, out: 0 };
-    let cpu1 = { user: 0, sys: 0 }, t1 = 0, c1 = { in: 0, out: 0 }, rss = 0;
+    let cpu0 = { user: 0, sys: 0 },
+      t0 = 0,
+      c0 = { in: 0, out: 0 };
+    let cpu1 = { user: 0, sys: 0 },
+      t1 = 0,
+      c1 = { in: 0, out: 0 },
+      rss = 0;
     const pending: Promise<void>[] = [];
     const result = await new Promise<GeneratorResult>((resolve, reject) => {
       const kill = setTimeout(() => {
@@ -251,7 +256,12 @@ async function main(): Promise<void> {
       for (const workers of [1, 2]) {
         let best = { workers, packetsOutPerS: 0, perPublisherMbps: 0 };
         for (const mbps of [8, 16, 24, 32, 40, 48, 64]) {
-          const r = await runOnce(`workers ${workers} echo ${mbps} Mbps`, 'fast', { ...base, durationS: Math.min(durationS, 5), scenario: 'echo', publishers: 10, subscribers: 1, bitrateBps: mbps * 1e6 }, { workers, pin: false });
+          const r = await runOnce(
+            `workers ${workers} echo ${mbps} Mbps`,
+            'fast',
+            { ...base, durationS: Math.min(durationS, 5), scenario: 'echo', publishers: 10, subscribers: 1, bitrateBps: mbps * 1e6 },
+            { workers, pin: false },
+          );
           runs.push(r);
           log(r);
           if (r.loss > 0.01) break;
@@ -265,7 +275,14 @@ async function main(): Promise<void> {
     if (scenario === 'sweep') {
       for (const mode of modes) {
         for (const mbps of [1, 2, 4, 8, 12, 16, 24, 32]) {
-          const r = await runOnce(`sweep ${mbps} Mbps`, mode, { ...base, durationS: Math.min(durationS, 5), scenario: 'fanout', publishers: 1, subscribers: 50, bitrateBps: mbps * 1e6 });
+          const r = await runOnce(`sweep ${mbps} Mbps`, mode, {
+            ...base,
+            durationS: Math.min(durationS, 5),
+            scenario: 'fanout',
+            publishers: 1,
+            subscribers: 50,
+            bitrateBps: mbps * 1e6,
+          });
           runs.push(r);
           log(r);
           if (r.loss > 0.01 || r.serverCpuPct > 97) break;
@@ -274,17 +291,18 @@ async function main(): Promise<void> {
       continue;
     }
     // Modes alternate (naive, fast, naive, fast, ...) so drift on a noisy machine hits both alike.
-    for (let rep = 0; rep < repeat; rep++) for (const mode of modes) {
-      const gen: Omit<GeneratorArgs, 'url'> =
-        scenario === 'echo'
-          ? { ...base, scenario, publishers: smoke ? 1 : 10, subscribers: 1, bitrateBps: smoke ? 1e6 : 8e6 }
-          : scenario === 'fanout'
-            ? { ...base, scenario, publishers: 1, subscribers: smoke ? 5 : 50, bitrateBps: smoke ? 1e6 : 4e6 }
-            : { ...base, scenario: 'room', publishers: 10, subscribers: 9, bitrateBps: 1.5e6 };
-      const r = await runOnce(scenario, mode, gen);
-      runs.push(r);
-      log(r);
-    }
+    for (let rep = 0; rep < repeat; rep++)
+      for (const mode of modes) {
+        const gen: Omit<GeneratorArgs, 'url'> =
+          scenario === 'echo'
+            ? { ...base, scenario, publishers: smoke ? 1 : 10, subscribers: 1, bitrateBps: smoke ? 1e6 : 8e6 }
+            : scenario === 'fanout'
+              ? { ...base, scenario, publishers: 1, subscribers: smoke ? 5 : 50, bitrateBps: smoke ? 1e6 : 4e6 }
+              : { ...base, scenario: 'room', publishers: 10, subscribers: 9, bitrateBps: 1.5e6 };
+        const r = await runOnce(scenario, mode, gen);
+        runs.push(r);
+        log(r);
+      }
   }
   const commit = (() => {
     try {

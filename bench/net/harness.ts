@@ -271,8 +271,7 @@ export async function startNetSession(opts: SessionOptions): Promise<NetSession>
     await rx.goto(`${url}/room/${room}?name=rx&${q}`);
     await installSampler(rx);
 
-    const inbound = () =>
-      rx.evaluate(() => ((window as unknown as { __net?: { last: unknown } }).__net?.last ?? null) as InboundVideo | null);
+    const inbound = () => rx.evaluate(() => ((window as unknown as { __net?: { last: unknown } }).__net?.last ?? null) as InboundVideo | null);
     const state = async () => {
       const res = await fetch(`${url}/api/state`);
       return (await res.json()) as {

@@ -99,7 +99,9 @@ async function runScenario(s: Scenario, y4m: string): Promise<Row> {
       await new Promise((r) => setTimeout(r, seconds * 1000));
     }
     const w = await session.since(m);
-    log(`${s.name}: ${w.framesDecoded} frames (${w.decodedFps.toFixed(1)} fps), longest gap ${w.longestGapMs} ms, freezes ${w.freezeCount} (${w.totalFreezesDurationS.toFixed(2)} s), NACKs ${w.nackCount}, retransmissions ${w.sfu.subRetransmissions}${s.outage ? `, first new frame ${recovery} ms, resumed ${resumed} ms after the outage, rx's first PLI at ${pli} ms` : ''}`);
+    log(
+      `${s.name}: ${w.framesDecoded} frames (${w.decodedFps.toFixed(1)} fps), longest gap ${w.longestGapMs} ms, freezes ${w.freezeCount} (${w.totalFreezesDurationS.toFixed(2)} s), NACKs ${w.nackCount}, retransmissions ${w.sfu.subRetransmissions}${s.outage ? `, first new frame ${recovery} ms, resumed ${resumed} ms after the outage, rx's first PLI at ${pli} ms` : ''}`,
+    );
     return { scenario: s.name, what: s.what, window: w, recoveryMs: recovery, resumedMs: resumed, pliMs: pli };
   } finally {
     await session.close();
@@ -111,14 +113,23 @@ const scenarios = SCENARIOS.filter((s) => !only || only.has(s.name));
 if (scenarios.length === 0) throw new Error(`no scenario matches --only ${values.only}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
 const fixture = await ensureFaceY4m();
 const rows: Row[] = [];
-for (let run = 0; run < runs; run++) for (const s of scenarios) {
-  try {
-    rows.push(await runScenario(s, fixture.path));
-  } catch (err) {
-    log(`${s.name} failed: ${err instanceof Error ? err.message : String(err)}`);
-    rows.push({ scenario: s.name, what: s.what, window: null as unknown as Window, recoveryMs: null, resumedMs: null, pliMs: null, error: err instanceof Error ? err.message.slice(0, 500) : String(err) });
+for (let run = 0; run < runs; run++)
+  for (const s of scenarios) {
+    try {
+      rows.push(await runScenario(s, fixture.path));
+    } catch (err) {
+      log(`${s.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      rows.push({
+        scenario: s.name,
+        what: s.what,
+        window: null as unknown as Window,
+        recoveryMs: null,
+        resumedMs: null,
+        pliMs: null,
+        error: err instanceof Error ? err.message.slice(0, 500) : String(err),
+      });
+    }
   }
-}
 
 const commit = (() => {
   try {

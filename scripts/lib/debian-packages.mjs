@@ -78,9 +78,7 @@ export function ensureDebianPackages({ what, packages, check, onInstalledButMiss
     fail(onInstalledButMissing?.(after.detail) ?? [`apt-get installed ${packages.join(' ')}, but ${what} is still not usable: ${after.detail}`]);
   }
   fail([
-    aptGet
-      ? `${what} is missing. Install it with: ${isRoot ? '' : 'sudo '}apt-get install -y --no-install-recommends ${packages.join(' ')}`
-      : `${what} is missing. ${otherwise}`,
+    aptGet ? `${what} is missing. Install it with: ${isRoot ? '' : 'sudo '}apt-get install -y --no-install-recommends ${packages.join(' ')}` : `${what} is missing. ${otherwise}`,
     `(${first.detail})`,
   ]);
 }

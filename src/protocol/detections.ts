@@ -24,7 +24,10 @@ export const FaceBox = z.object({
   w: z.number().finite().min(0).max(1.5),
   h: z.number().finite().min(0).max(1.5),
   score: z.number().finite().min(0).max(1),
-  keypoints: z.array(z.object({ x: unit, y: unit })).max(16).optional(),
+  keypoints: z
+    .array(z.object({ x: unit, y: unit }))
+    .max(16)
+    .optional(),
 });
 export type FaceBox = z.infer<typeof FaceBox>;
 

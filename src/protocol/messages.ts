@@ -107,21 +107,10 @@ export const Joined = z.object({
 export const ParticipantJoined = z.object({ type: z.literal('participant-joined'), participant: ParticipantInfo });
 export const ParticipantLeft = z.object({ type: z.literal('participant-left'), participant: ParticipantInfo });
 
-export const ServerMessage = z.discriminatedUnion('type', [
-  Welcome,
-  Offer,
-  Answer,
-  Ice,
-  ErrorMessage,
-  Joined,
-  ParticipantJoined,
-  ParticipantLeft,
-]);
+export const ServerMessage = z.discriminatedUnion('type', [Welcome, Offer, Answer, Ice, ErrorMessage, Joined, ParticipantJoined, ParticipantLeft]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
-export type ParseResult =
-  | { ok: true; message: ClientMessage }
-  | { ok: false; code: ErrorCode; message: string };
+export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string };
 
 /** Parse one raw WebSocket frame from a client. Never throws. */
 export function parseClientMessage(raw: string | Uint8Array): ParseResult {

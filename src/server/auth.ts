@@ -32,7 +32,7 @@ export async function verifyToken(token: string | undefined | null, secret: stri
     ({ payload } = await jwtVerify(token, key(secret), { algorithms: ['HS256'], requiredClaims: ['exp'] }));
   } catch (err) {
     if (err instanceof errors.JWTExpired) throw new AuthError('the room token has expired');
-    if (err instanceof errors.JWSSignatureVerificationFailed) throw new AuthError('the room token is not signed with this server\'s secret');
+    if (err instanceof errors.JWSSignatureVerificationFailed) throw new AuthError("the room token is not signed with this server's secret");
     throw new AuthError(`the room token is invalid: ${(err as Error).message}`);
   }
   const claims = RoomClaims.safeParse(payload);
@@ -57,11 +57,7 @@ export function allowsRoom(claims: Pick<Grant, 'room'>, room: string): boolean {
   return claims.room === '*' || claims.room === room;
 }
 
-export async function mintToken(
-  secret: string,
-  claims: { room: string; identity: string; canPublish?: boolean; canSubscribe?: boolean },
-  ttlSeconds: number,
-): Promise<string> {
+export async function mintToken(secret: string, claims: { room: string; identity: string; canPublish?: boolean; canSubscribe?: boolean }, ttlSeconds: number): Promise<string> {
   return new SignJWT({ room: claims.room, identity: claims.identity, canPublish: claims.canPublish ?? true, canSubscribe: claims.canSubscribe ?? true })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuedAt()

@@ -111,7 +111,7 @@ async function token(argv: string[]): Promise<void> {
   }
   if (values.help) return void process.stdout.write(TOKEN_HELP);
   const secret = values.secret ?? process.env.FACECAST_AUTH_SECRET;
-  if (!secret || Buffer.byteLength(secret) < 32) die('set FACECAST_AUTH_SECRET (or --secret) to the server\'s secret, at least 32 bytes');
+  if (!secret || Buffer.byteLength(secret) < 32) die("set FACECAST_AUTH_SECRET (or --secret) to the server's secret, at least 32 bytes");
   const ttl = Number(values.ttl);
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > 31_536_000) die('--ttl: whole seconds from 1 to 31536000');
   const claims = RoomClaims.omit({ exp: true }).safeParse({

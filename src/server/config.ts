@@ -174,7 +174,14 @@ export class ConfigError extends Error {}
 
 function helpLines(): string {
   const rows = OPTIONS.map((o) => ({ left: `  --${flagOf(o)}${o.arg ? ` ${o.arg}` : ''}`, help: o.help.split('\n') }));
-  rows.push({ left: '  --config FILE', help: ['read settings from a JSON file (keys: the flags in camelCase, e.g.', '{"port": 9000, "iceServers": ["stun:stun.example:3478"]});', 'flags and FACECAST_* env override it'] });
+  rows.push({
+    left: '  --config FILE',
+    help: [
+      'read settings from a JSON file (keys: the flags in camelCase, e.g.',
+      '{"port": 9000, "iceServers": ["stun:stun.example:3478"]});',
+      'flags and FACECAST_* env override it',
+    ],
+  });
   rows.push({ left: '  -h, --help', help: ['show this help'] });
   const width = 26;
   return rows.map((r) => r.help.map((line, i) => (i === 0 ? r.left.padEnd(width - 1) + ' ' : ' '.repeat(width)) + line).join('\n')).join('\n');
@@ -197,7 +204,8 @@ const ConfigFile = z
   .object(
     Object.fromEntries(
       OPTIONS.map((o) => {
-        const t = o.kind === 'list' ? z.array(z.string()) : o.kind === 'boolean' ? z.boolean() : o.kind === 'int' ? z.number().int() : o.kind === 'number' ? z.number() : z.string();
+        const t =
+          o.kind === 'list' ? z.array(z.string()) : o.kind === 'boolean' ? z.boolean() : o.kind === 'int' ? z.number().int() : o.kind === 'number' ? z.number() : z.string();
         return [o.key, t];
       }),
     ),

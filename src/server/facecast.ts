@@ -266,7 +266,12 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
   /** Take `prefix`'s requests and upgrades on `server`; `app`: the pages and static files too (listen()). */
   private mount(server: Server, prefix: string, app: boolean): void {
     const others = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-    const fallback = app || others.length === 0 ? undefined : (req: IncomingMessage, res: ServerResponse) => others.forEach((l) => l.call(server, req, res));
+    const fallback =
+      app || others.length === 0
+        ? undefined
+        : (req: IncomingMessage, res: ServerResponse) => {
+            for (const l of others) l.call(server, req, res);
+          };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       const path = (req.url ?? '/').split('?')[0]!;
       if (!app && path !== prefix && !path.startsWith(`${prefix}/`)) return fallback ? fallback(req, res) : void res.writeHead(404).end();
@@ -313,7 +318,15 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     });
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, path: string, prefix: string, app: boolean, fallback: ((req: IncomingMessage, res: ServerResponse) => void) | undefined, reqId: string): Promise<void> {
+  private async route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    prefix: string,
+    app: boolean,
+    fallback: ((req: IncomingMessage, res: ServerResponse) => void) | undefined,
+    reqId: string,
+  ): Promise<void> {
     const send = (r: HttpResponseData) => {
       for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
       res.setHeader('x-request-id', reqId);
@@ -360,7 +373,12 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     } catch {
       room = undefined; // any host answers 400 for it
     }
-    const data: HttpRequestData = { method: req.method ?? 'GET', url: path + (req.url?.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''), headers: req.headers, body: new Uint8Array(Buffer.concat(chunks)) };
+    const data: HttpRequestData = {
+      method: req.method ?? 'GET',
+      url: path + (req.url?.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''),
+      headers: req.headers,
+      body: new Uint8Array(Buffer.concat(chunks)),
+    };
     let grant: Grant | undefined;
     const kind = m?.[1];
     if (req.method === 'POST' && (kind === 'whip' || kind === 'whep') && !RECORDING_PATH.test(path)) {
@@ -377,7 +395,10 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
   }
 
   /** The room token (when `authSecret` is set), then the authorize hook (when given). */
-  private async admit(request: AuthorizeRequest, token: string | null | undefined): Promise<{ ok: true; grant: Grant | undefined } | { ok: false; status: number; reason: string }> {
+  private async admit(
+    request: AuthorizeRequest,
+    token: string | null | undefined,
+  ): Promise<{ ok: true; grant: Grant | undefined } | { ok: false; status: number; reason: string }> {
     let claims: RoomClaims | undefined;
     if (this.config.authSecret) {
       try {

@@ -56,8 +56,19 @@ const host = new SfuHost(config, log, {
 host.on('event', (event) => post({ t: 'event', event }));
 
 // Per-worker load at /metrics: busy time of this thread's event loop (its CPU share).
-const busy = new Counter({ name: 'facecast_worker_busy_seconds_total', help: 'Time a room worker thread spent running (not idle in its event loop).', labelNames: ['worker'], registers: [host.metrics.registry] });
-const utilization = new Gauge({ name: 'facecast_worker_event_loop_utilization', help: 'Share of the last scrape interval a room worker thread was busy (0..1).', labelNames: ['worker'], registers: [host.metrics.registry], aggregator: 'max' });
+const busy = new Counter({
+  name: 'facecast_worker_busy_seconds_total',
+  help: 'Time a room worker thread spent running (not idle in its event loop).',
+  labelNames: ['worker'],
+  registers: [host.metrics.registry],
+});
+const utilization = new Gauge({
+  name: 'facecast_worker_event_loop_utilization',
+  help: 'Share of the last scrape interval a room worker thread was busy (0..1).',
+  labelNames: ['worker'],
+  registers: [host.metrics.registry],
+  aggregator: 'max',
+});
 let lastElu = performance.eventLoopUtilization();
 const sampleLoad = () => {
   const now = performance.eventLoopUtilization();

@@ -10,10 +10,7 @@ import type { Room, RoomEvents, Rooms } from '../sfu/room.js';
 /** Replace the address of host candidates (in SDP or a candidate line) with the announced public IP. */
 export function announceAddress(text: string, publicIp: string | undefined): string {
   if (!publicIp) return text;
-  return text.replace(
-    /(candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)/g,
-    (_m, head: string, _addr: string, tail: string) => `${head}${publicIp}${tail}`,
-  );
+  return text.replace(/(candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)/g, (_m, head: string, _addr: string, tail: string) => `${head}${publicIp}${tail}`);
 }
 
 /** What a signaling session needs of its socket (a `ws` WebSocket, or a room worker's stand-in). */

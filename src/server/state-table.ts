@@ -1,7 +1,6 @@
 import type { ServerState } from './facecast.js';
 
-const human = (n: number) =>
-  n >= 1e9 ? `${(n / 1e9).toFixed(1)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n);
+const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n));
 
 /** Render /api/state as a fixed-width table for the terminal. */
 export function renderStateTable(state: ServerState): string {
@@ -24,7 +23,11 @@ export function renderStateTable(state: ServerState): string {
     `${Math.round(p.ageMs / 1000)}s`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), ...rows.map(line)];
   for (const p of state.peers) {
     for (const s of p.subscriptions) {

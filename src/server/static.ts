@@ -100,7 +100,9 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, mou
       res.end();
       return true;
     }
-    createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    createReadStream(file)
+      .on('error', () => res.destroy())
+      .pipe(res);
     return true;
   }
   return false;

@@ -85,7 +85,11 @@ class OnePublisherViewer extends Participant {
   }
 }
 
-const mediaType = (req: HttpRequestData) => String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+const mediaType = (req: HttpRequestData) =>
+  String(req.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
 
 /** The request body as UTF-8 text (the server read at most MAX_BODY_BYTES of it). */
 function bodyText(req: HttpRequestData): string {
@@ -265,9 +269,7 @@ export class WhipEndpoints {
 
     const id = randomUUID().slice(0, 8);
     const participant =
-      kind === 'whep' && publisher !== undefined
-        ? new OnePublisherViewer(id, this.ctx.participantOptions, publisher)
-        : new Participant(id, this.ctx.participantOptions);
+      kind === 'whep' && publisher !== undefined ? new OnePublisherViewer(id, this.ctx.participantOptions, publisher) : new Participant(id, this.ctx.participantOptions);
     participant.fixedMedia = true;
     this.ctx.addParticipant(participant);
     const log = this.ctx.log.child({ peer: id, [kind]: room });
@@ -358,9 +360,7 @@ export class WhipEndpoints {
     try {
       for (const c of candidates) {
         await p.addCandidate(
-          c.candidate === null
-            ? null
-            : { candidate: c.candidate, sdpMid: c.mid, sdpMLineIndex: c.mid === null ? 0 : null, usernameFragment: ufrag ?? session.remoteUfrag ?? null },
+          c.candidate === null ? null : { candidate: c.candidate, sdpMid: c.mid, sdpMLineIndex: c.mid === null ? 0 : null, usernameFragment: ufrag ?? session.remoteUfrag ?? null },
         );
       }
     } catch (err) {

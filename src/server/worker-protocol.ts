@@ -17,8 +17,8 @@ export interface WorkerInit {
   config: ServerConfig;
 }
 
+/** To a worker. `open`: a signaling socket; its first message (already parsed by the main thread) opens the session. */
 export type ToWorker = { seq: number } & (
-  /** A signaling socket: its first message (already parsed by the main thread) opens the session. */
   | { t: 'open'; sid: string; grant?: Grant; req: string; first: { data: Uint8Array; parsed: ParseResult } }
   | { t: 'msg'; sid: string; data: Uint8Array; binary: boolean }
   | { t: 'closed'; sid: string; code: number }

@@ -1,12 +1,5 @@
 import { EventEmitter } from 'node:events';
-import {
-  MediaStream,
-  RTCPeerConnection,
-  type RTCDataChannel,
-  type MediaStreamTrack,
-  type RTCIceCandidate,
-  type RTCRtpTransceiver,
-} from 'werift';
+import { MediaStream, RTCPeerConnection, type RTCDataChannel, type MediaStreamTrack, type RTCIceCandidate, type RTCRtpTransceiver } from 'werift';
 import { DATA_CHANNEL_LABEL, parseFacesUp, type FacesDown, type FacesUp } from '../protocol/detections.js';
 import type { IceCandidate } from '../protocol/messages.js';
 import { checkSdp, SfuError } from './errors.js';
@@ -379,8 +372,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       offered ??
       (this.fixedMedia
         ? undefined
-        : (this.reuseTransceiver(track.kind, streamId) ??
-          this.pc.addTransceiver(track.kind, { direction: 'sendonly', streams: [new MediaStream({ id: streamId })] })));
+        : (this.reuseTransceiver(track.kind, streamId) ?? this.pc.addTransceiver(track.kind, { direction: 'sendonly', streams: [new MediaStream({ id: streamId })] })));
     if (!transceiver) return undefined;
     const forwarder = new Forwarder(track, transceiver.sender, this.forwarding);
     this.subscriptions.set(key, { transceiver, forwarder });
@@ -408,9 +400,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    */
   private freeOfferedTransceiver(kind: 'audio' | 'video'): RTCRtpTransceiver | undefined {
     const used = new Set([...this.subscriptions.values()].map((s) => s.transceiver));
-    return this.pc
-      .getTransceivers()
-      .find((t) => t.kind === kind && !used.has(t) && !this.freeTransceivers.includes(t) && t.offerDirection === 'sendonly');
+    return this.pc.getTransceivers().find((t) => t.kind === kind && !used.has(t) && !this.freeTransceivers.includes(t) && t.offerDirection === 'sendonly');
   }
 
   /** The client's tile for `publisherName`'s video is `height` px tall: pick layers to match. */
@@ -465,9 +455,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }));
     const sum = <K extends string>(rows: Record<K, number>[], key: K) => rows.reduce((n, r) => n + r[key], 0);
     const codec =
-      [...this.published.values()].find((t) => t.kind === 'video')?.mimeType ??
-      this.pc.getTransceivers().find((t) => t.kind === 'video')?.sender.codec?.mimeType ??
-      null;
+      [...this.published.values()].find((t) => t.kind === 'video')?.mimeType ?? this.pc.getTransceivers().find((t) => t.kind === 'video')?.sender.codec?.mimeType ?? null;
     return {
       id: this.id,
       name: this.name,

@@ -247,7 +247,12 @@ export class Recorder implements PacketSink {
   private switchTo(layer: InboundTrack): void {
     if (this.t0 === 0) this.begin(layer);
     const from = this.video?.source.rid;
-    this.video = new StreamPipe(layer, this.elapsedS(), (data, key, t) => this.addVideo(data, key, t), () => this.lost());
+    this.video = new StreamPipe(
+      layer,
+      this.elapsedS(),
+      (data, key, t) => this.addVideo(data, key, t),
+      () => this.lost(),
+    );
     this.needKeyframe = true;
     this.info.layer = layer.rid ?? null;
     if (from !== undefined) this.log?.info({ file: this.file, from, to: layer.rid }, 'recording moved to another simulcast layer');
@@ -292,7 +297,12 @@ export class Recorder implements PacketSink {
   }
 
   private startAudio(track: InboundTrack, first: RtpPacket): void {
-    this.audioPipe = new StreamPipe(track, this.elapsedS(), (data, _key, t) => this.addAudio(data, t), () => undefined);
+    this.audioPipe = new StreamPipe(
+      track,
+      this.elapsedS(),
+      (data, _key, t) => this.addAudio(data, t),
+      () => undefined,
+    );
     this.audioPipe.input(first);
   }
 
@@ -316,9 +326,7 @@ export class Recorder implements PacketSink {
     const t = Math.max(timeS, this.lastVideoS + 0.001, 0);
     if (this.lastVideoS >= 0) this.videoStepS = Math.min(0.5, Math.max(0.001, t - this.lastVideoS));
     this.lastVideoS = t;
-    const meta = this.videoConfigured
-      ? undefined
-      : { decoderConfig: { codec: 'vp8', codedWidth: layer.width || 640, codedHeight: layer.height || 480 } };
+    const meta = this.videoConfigured ? undefined : { decoderConfig: { codec: 'vp8', codedWidth: layer.width || 640, codedHeight: layer.height || 480 } };
     this.videoConfigured = true;
     const packet = new EncodedPacket(data, keyframe ? 'key' : 'delta', t, this.videoStepS);
     this.info.frames++;
@@ -340,9 +348,7 @@ export class Recorder implements PacketSink {
     const t = Math.max(timeS, this.lastAudioS + 0.001);
     this.lastAudioS = t;
     this.lastAudioAt = performance.now();
-    const meta = this.audioConfigured
-      ? undefined
-      : { decoderConfig: { codec: 'opus', numberOfChannels: 2, sampleRate: 48000, description: OpusRtpPayload.createCodecPrivate() } };
+    const meta = this.audioConfigured ? undefined : { decoderConfig: { codec: 'opus', numberOfChannels: 2, sampleRate: 48000, description: OpusRtpPayload.createCodecPrivate() } };
     this.audioConfigured = true;
     const packet = new EncodedPacket(data, 'key', t, 0.02);
     this.info.audioFrames++;

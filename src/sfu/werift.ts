@@ -173,11 +173,7 @@ export function reviveSender(sender: unknown, streamId: string): void {
  */
 export function unrejectInactive(sdp: string): string {
   const sections = sdp.split(/(?=^m=)/m);
-  return sections
-    .map((section) =>
-      section.startsWith('m=') && /^a=inactive\r?$/m.test(section) ? section.replace(/^(m=\w+) 0 /, '$1 9 ') : section,
-    )
-    .join('');
+  return sections.map((section) => (section.startsWith('m=') && /^a=inactive\r?$/m.test(section) ? section.replace(/^(m=\w+) 0 /, '$1 9 ') : section)).join('');
 }
 
 /** RTCP payload-specific feedback formats (RFC 4585 / 5104). */

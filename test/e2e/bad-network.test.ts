@@ -50,13 +50,13 @@ describe('video through the SFU over a lossy relay, then an outage, in headless 
     // Resumed = a newly decoded frame followed by 10 more within 1 s (a lone stale frame that
     // completes when NACKs get through again does not count). Waited for up to the bound + 1 s
     // (+ 1 s for the run of 10 frames), so a slower recovery fails on the number, not the wait.
-    const resumed = await waitFor(
-      async () => resumedMs(await s.frameTimes(), end),
-      RECOVERY_BOUND_MS + 2_000,
-      'rx to resume decoding after the outage',
-    ).catch(async (err: Error) => {
-      throw new Error(`${err.message}: first new frame after ${recoveryMs(await s.frameTimes(), end)} ms, rx ${JSON.stringify(await s.inbound())}, relay ${JSON.stringify(s.relay.stats)}`);
-    });
+    const resumed = await waitFor(async () => resumedMs(await s.frameTimes(), end), RECOVERY_BOUND_MS + 2_000, 'rx to resume decoding after the outage').catch(
+      async (err: Error) => {
+        throw new Error(
+          `${err.message}: first new frame after ${recoveryMs(await s.frameTimes(), end)} ms, rx ${JSON.stringify(await s.inbound())}, relay ${JSON.stringify(s.relay.stats)}`,
+        );
+      },
+    );
     const first = recoveryMs(await s.frameTimes(), end);
     const total = await s.since(m);
     const pli = (await s.pliTimes()).find((x) => x.t > end - OUTAGE_MS);

@@ -31,15 +31,21 @@ describe('facecast/client in headless Chromium', () => {
     await server?.close();
   });
 
-  it('the README example: two participants each decode the other\'s video, share faces, and one leaves cleanly', async () => {
+  it("the README example: two participants each decode the other's video, share faces, and one leaves cleanly", async () => {
     const alice = await browser.context.newPage();
     const bob = await browser.context.newPage();
     const pageErrors: string[] = [];
     for (const p of [alice, bob]) p.on('pageerror', (e) => pageErrors.push(e.message));
     await alice.goto(`${server.url}/client-example.html?room=cm&name=alice`);
     await bob.goto(`${server.url}/client-example.html?room=cm&name=bob`);
-    await waitFor(async () => (await framesOf(alice, 'bob')).frames >= 30 && (await framesOf(bob, 'alice')).frames >= 30, 30_000, 'each page to decode 30 frames of the other').catch(async (e: Error) => {
-      throw new Error(`${e.message}: alice sees ${JSON.stringify(await framesOf(alice, 'bob'))}, bob sees ${JSON.stringify(await framesOf(bob, 'alice'))}; page errors ${pageErrors.join('; ')}`);
+    await waitFor(
+      async () => (await framesOf(alice, 'bob')).frames >= 30 && (await framesOf(bob, 'alice')).frames >= 30,
+      30_000,
+      'each page to decode 30 frames of the other',
+    ).catch(async (e: Error) => {
+      throw new Error(
+        `${e.message}: alice sees ${JSON.stringify(await framesOf(alice, 'bob'))}, bob sees ${JSON.stringify(await framesOf(bob, 'alice'))}; page errors ${pageErrors.join('; ')}`,
+      );
     });
     const seen = await framesOf(alice, 'bob');
     assert.equal(seen.width > 0, true, 'a real decoded size');
@@ -56,18 +62,28 @@ describe('facecast/client in headless Chromium', () => {
       w.room.on('faces', (f) => w.got.push(f));
     });
     await waitFor(
-      () => alice.evaluate(() => (window as unknown as { room: { sendFaces(f: unknown[], o: unknown): boolean } }).room.sendFaces([{ x: 0.4, y: 0.3, w: 0.2, h: 0.3, score: 0.9 }], { frame: 7, detector: 'test' })),
+      () =>
+        alice.evaluate(() =>
+          (window as unknown as { room: { sendFaces(f: unknown[], o: unknown): boolean } }).room.sendFaces([{ x: 0.4, y: 0.3, w: 0.2, h: 0.3, score: 0.9 }], {
+            frame: 7,
+            detector: 'test',
+          }),
+        ),
       10_000,
       'the data channel to open',
     );
-    const faces = await waitFor(() => bob.evaluate(() => (window as unknown as { got: { from: string; frame: number; faces: { score: number }[] }[] }).got[0]), 5000, 'faces at bob');
+    const faces = await waitFor(
+      () => bob.evaluate(() => (window as unknown as { got: { from: string; frame: number; faces: { score: number }[] }[] }).got[0]),
+      5000,
+      'faces at bob',
+    );
     assert.equal(faces.from, 'alice');
     assert.equal(faces.frame, 7);
     assert.equal(faces.faces[0]!.score, 0.9);
 
     // bob leaves with close(): alice's page removes his video, the server forgets him.
     await bob.evaluate(() => (window as unknown as { room: { close(): void } }).room.close());
-    await waitFor(async () => (await framesOf(alice, 'bob')).width === 0, 5000, 'bob\'s video gone at alice');
+    await waitFor(async () => (await framesOf(alice, 'bob')).width === 0, 5000, "bob's video gone at alice");
     await waitFor(async () => (await server.state()).peers.length === 1, 5000, 'one peer left on the server');
     assert.deepEqual(pageErrors, []);
     await alice.close();
@@ -75,7 +91,7 @@ describe('facecast/client in headless Chromium', () => {
     await waitFor(async () => (await server.state()).peers.length === 0, 5000, 'no peer left');
   });
 
-  it('connect() rejects with the server\'s code: a bad room name, a full room', async () => {
+  it("connect() rejects with the server's code: a bad room name, a full room", async () => {
     const page = await browser.context.newPage();
     try {
       await page.goto(`${server.url}/healthz`);

@@ -95,7 +95,10 @@ describe('detectors on the fake camera', () => {
       samples.push(await page.evaluate(() => (window as unknown as { facecast: { drawnFaces(): { box: Box }[] } }).facecast.drawnFaces().map((f) => f.box)));
       await page.waitForTimeout(70);
     }
-    assert.ok(samples.every((s) => s.length === 1), `a box on every sampled frame: ${samples.map((s) => s.length).join(',')}`);
+    assert.ok(
+      samples.every((s) => s.length === 1),
+      `a box on every sampled frame: ${samples.map((s) => s.length).join(',')}`,
+    );
     const xs = samples.map((s) => s[0]!.x * 640);
     const ws = samples.map((s) => s[0]!.w * 640);
     const spread = (v: number[]) => Math.max(...v) - Math.min(...v);

@@ -29,10 +29,14 @@ async function assertVideoFlows(page: Page, echoed = true): Promise<void> {
   const a = await rtpFrames(page);
   let b = a;
   try {
-    await waitFor(async () => {
-      b = await rtpFrames(page);
-      return b.sent - a.sent >= 30 && (!echoed || b.decoded - a.decoded >= 30);
-    }, 15_000, echoed ? '30 more frames sent and echoed' : '30 more frames sent');
+    await waitFor(
+      async () => {
+        b = await rtpFrames(page);
+        return b.sent - a.sent >= 30 && (!echoed || b.decoded - a.decoded >= 30);
+      },
+      15_000,
+      echoed ? '30 more frames sent and echoed' : '30 more frames sent',
+    );
   } catch (err) {
     const st = await page.evaluate(() => (window as unknown as { facecast: { stats: unknown; status: string } }).facecast.status);
     throw new Error(`${(err as Error).message}: frames ${JSON.stringify(a)} -> ${JSON.stringify(b)}; status: ${st}`);

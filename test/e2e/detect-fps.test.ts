@@ -23,9 +23,11 @@ interface Counts {
 /** Cumulative counters: camera frames, composite frames, detections, frames the encoder sent. */
 async function counts(page: Page): Promise<Counts> {
   return page.evaluate(async () => {
-    const f = (window as unknown as {
-      facecast: { pc: RTCPeerConnection | null; stats: { detectFps: number }; debugCounters(): { cameraFrames: number; outputFrames: number; detections: number } };
-    }).facecast;
+    const f = (
+      window as unknown as {
+        facecast: { pc: RTCPeerConnection | null; stats: { detectFps: number }; debugCounters(): { cameraFrames: number; outputFrames: number; detections: number } };
+      }
+    ).facecast;
     const c = f.debugCounters();
     let sent = 0;
     (await f.pc!.getStats()).forEach((s: { type: string; kind?: string; framesSent?: number }) => {
@@ -54,7 +56,7 @@ describe('a slow detector does not slow the video', () => {
     await server?.close();
   });
 
-  it('output fps stays near the camera\'s (>= 0.75x, and 8x the detector\'s) while each detection takes > 500 ms', async () => {
+  it("output fps stays near the camera's (>= 0.75x, and 8x the detector's) while each detection takes > 500 ms", async () => {
     await page.waitForFunction(() => (window as unknown as { facecast: { faces: unknown[]; stats: { connection: string } } }).facecast.faces.length > 0, null, { timeout: 30_000 });
     const a = await counts(page);
     await page.waitForTimeout(3000);

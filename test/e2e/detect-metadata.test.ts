@@ -92,7 +92,9 @@ describe('metadata overlay mode', () => {
     // media grant Chromium hides host candidates behind mDNS names, which do not
     // resolve in a loopback-only namespace.
     await page.goto(server.url + '/healthz');
-    await page.setContent('<canvas id="c" width="640" height="480"></canvas><div style="position:relative"><video id="v" muted autoplay playsinline></video><canvas id="o"></canvas></div>');
+    await page.setContent(
+      '<canvas id="c" width="640" height="480"></canvas><div style="position:relative"><video id="v" muted autoplay playsinline></video><canvas id="o"></canvas></div>',
+    );
     // Served from the page's own origin (the server's CSP allows no inline script).
     const script = `window.__name = (f) => f;\n${await bundle()}`;
     await page.route(`${server.url}/__test/fc.js`, (route) => route.fulfill({ contentType: 'text/javascript', body: script }));
@@ -215,7 +217,10 @@ describe('metadata overlay mode', () => {
     assert.ok(r.values.length >= 60, `at least 60 decoded frames with a code: ${r.values.length} (stamped ${r.stamped}, stats ${JSON.stringify(r.stats)})`);
     assert.ok(r.errors <= r.seen * 0.05, `codes unreadable on ${r.errors} of ${r.seen} frames`);
     for (let i = 1; i < r.values.length; i++) assert.ok(r.values[i]! > r.values[i - 1]!, `codes increase: ${r.values.slice(Math.max(0, i - 3), i + 2).join(',')}`);
-    assert.ok(r.values.every((v) => v >= 0 && v < r.stamped), `every code read is a frame number that was stamped (0..${r.stamped - 1}): ${r.values.filter((v) => v < 0 || v >= r.stamped).join(',')}`);
+    assert.ok(
+      r.values.every((v) => v >= 0 && v < r.stamped),
+      `every code read is a frame number that was stamped (0..${r.stamped - 1}): ${r.values.filter((v) => v < 0 || v >= r.stamped).join(',')}`,
+    );
     assert.ok(r.exact >= 20, `frames drawn with their own detection: ${r.exact} (${JSON.stringify(r.stats)})`);
     assert.ok(r.exactBad.length <= r.exact * 0.05, `exact frames with the box off the square:\n${r.exactBad.join('\n')}`);
     assert.ok(r.interpolatedBad.length <= Math.max(1, r.interpolated * 0.1), `interpolated frames off the square:\n${r.interpolatedBad.join('\n')}`);
@@ -268,7 +273,10 @@ describe('metadata overlay mode', () => {
     const eo = await page.evaluate(() => (window as unknown as { facecast: { echoOverlay(): Record<string, any> } }).facecast.echoOverlay());
     assert.ok(eo.codeErrors <= eo.frames * 0.1, `echo frames without a readable code: ${eo.codeErrors} of ${eo.frames}`);
     assert.ok(eo.exact + eo.interpolated + eo.held >= 30, `echo frames drawn with a detection: ${JSON.stringify(eo)}`);
-    assert.ok(eo.lastDetectionFrame <= eo.lastFrame && eo.lastFrame - eo.lastDetectionFrame <= 10, `the overlay uses a detection of this or a recent frame: ${eo.lastDetectionFrame} for ${eo.lastFrame}`);
+    assert.ok(
+      eo.lastDetectionFrame <= eo.lastFrame && eo.lastFrame - eo.lastDetectionFrame <= 10,
+      `the overlay uses a detection of this or a recent frame: ${eo.lastDetectionFrame} for ${eo.lastFrame}`,
+    );
     const drawn = eo.lastFaces[0].box;
     assert.ok(iou({ x: drawn.x * 640, y: drawn.y * 480, w: drawn.w * 640, h: drawn.h * 480 }, label) >= 0.3, 'the overlay box is on the face');
 

@@ -69,7 +69,10 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
       ctx.drawImage(video, 0, 0);
       const data = ctx.getImageData(0, 0, w, h).data;
       // A band of +-12 px around the drawn box's outline (and the score text above it).
-      const x0 = box.x * w, x1 = (box.x + box.w) * w, y0 = box.y * h, y1 = (box.y + box.h) * h;
+      const x0 = box.x * w,
+        x1 = (box.x + box.w) * w,
+        y0 = box.y * h,
+        y1 = (box.y + box.h) * h;
       const band = 12 * (w / 640);
       let onBox = 0;
       let elsewhere = 0;
@@ -92,7 +95,7 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
     assert.ok(result.elsewhere < result.onBox / 4, `few green pixels elsewhere: ${result.elsewhere} vs ${result.onBox}`);
   });
 
-  it('shows the echo\'s glass-to-glass latency, read back from the frame code', async () => {
+  it("shows the echo's glass-to-glass latency, read back from the frame code", async () => {
     type Glass = { medianMs: number | null; frames: number; unreadable: number };
     const glass = () => page.evaluate(() => (window as unknown as { facecast: { glass(): Glass } }).facecast.glass());
     await waitFor(async () => (await glass()).frames >= 30, 10_000, '30 echo frames with a readable frame code');
@@ -107,7 +110,9 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
     const direct = await browser.context.newPage();
     try {
       await direct.goto(server.url + '/?detector=none&loopback=direct');
-      await direct.waitForFunction(() => (window as unknown as { facecast?: { stats: { connection: string } } }).facecast?.stats.connection === 'connected', null, { timeout: 20_000 });
+      await direct.waitForFunction(() => (window as unknown as { facecast?: { stats: { connection: string } } }).facecast?.stats.connection === 'connected', null, {
+        timeout: 20_000,
+      });
       await waitFor(
         () => direct.evaluate(() => (window as unknown as { facecast: { glass(): { frames: number } } }).facecast.glass().frames >= 30),
         15_000,
@@ -128,7 +133,9 @@ describe('the echo page in headless Chromium with a fake camera of a real face',
     try {
       const token = await mintToken(secret, { room: '*', identity: 'viewer' }, 600);
       await pages[0]!.goto(`${guarded.url}/?detector=none&token=${token}`);
-      await pages[0]!.waitForFunction(() => (window as unknown as { facecast?: { stats: { connection: string } } }).facecast?.stats.connection === 'connected', null, { timeout: 20_000 });
+      await pages[0]!.waitForFunction(() => (window as unknown as { facecast?: { stats: { connection: string } } }).facecast?.stats.connection === 'connected', null, {
+        timeout: 20_000,
+      });
       await pages[1]!.goto(`${guarded.url}/?detector=none`);
       await waitFor(async () => /signaling|server|connect/i.test((await pages[1]!.textContent('#status')) ?? ''), 10_000, 'a status line about the refused connection');
       assert.equal((await guarded.state()).peers.length, 1, 'only the page with a token has a peer');

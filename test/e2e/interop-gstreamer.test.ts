@@ -69,8 +69,7 @@ async function apiState(server: FacecastServer): Promise<ServerState> {
   return (await res.json()) as ServerState;
 }
 
-const exitWithin = async (p: Publisher, ms: number) =>
-  Promise.race([p.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
+const exitWithin = async (p: Publisher, ms: number) => Promise.race([p.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
 
 describe('interop: GStreamer webrtcbin as a WHIP publisher', () => {
   let server: FacecastServer;
@@ -112,7 +111,10 @@ describe('interop: GStreamer webrtcbin as a WHIP publisher', () => {
     await race(waitFor(() => /connected; publishing/.test(gst.stderr()), 30_000, 'webrtcbin to connect')).catch(failed('connect'));
     const connectedMs = Date.now() - started;
     // --verbose printed the offer and the answer: every candidate on either side is 127.0.0.1.
-    const candidates = gst.stderr().split('\n').filter((l) => l.startsWith('a=candidate:'));
+    const candidates = gst
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('a=candidate:'));
     assert.ok(candidates.length >= 2, `candidates in the offer and the answer:\n${gst.stderr()}`);
     for (const c of candidates) assert.match(c, /^a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/i);
 
@@ -146,17 +148,17 @@ describe('interop: GStreamer webrtcbin as a WHIP publisher', () => {
     await waitFor(async () => !(await apiState(server)).peers.some((p) => p.name === 'gst'), 10_000, 'the WHIP peer to be gone');
     await watcher.close({ runBeforeUnload: true });
     await waitFor(async () => (await apiState(server)).peers.length === 0, 10_000, 'no peers left');
-    t.diagnostic(`webrtcbin connected after ${connectedMs} ms, watcher decoded 30 frames after ${decodedMs} ms; ${peer.packetsIn} packets, ${peer.tracks[0]!.keyframesIn} keyframes in, ${peer.tracks[0]!.keyframeRequestsSent} keyframe requests sent to webrtcbin`);
+    t.diagnostic(
+      `webrtcbin connected after ${connectedMs} ms, watcher decoded 30 frames after ${decodedMs} ms; ${peer.packetsIn} packets, ${peer.tracks[0]!.keyframesIn} keyframes in, ${peer.tracks[0]!.keyframeRequestsSent} keyframe requests sent to webrtcbin`,
+    );
   });
 
   it('publishes for --seconds, then DELETEs its session by itself and exits 0', async () => {
     const gst = publish(`${server.url}/whip/gst-timed?name=gst2`, ['--seconds', '3']);
     publishers.push(gst);
-    await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'gst2' && p.packetsIn > 0), 30_000, 'packets from webrtcbin').catch(
-      (err: Error) => {
-        throw new Error(`${err.message}\n${gst.stderr()}`);
-      },
-    );
+    await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'gst2' && p.packetsIn > 0), 30_000, 'packets from webrtcbin').catch((err: Error) => {
+      throw new Error(`${err.message}\n${gst.stderr()}`);
+    });
     const exit = await exitWithin(gst, 30_000);
     assert.deepEqual(exit, { code: 0, signal: null }, `gst-whip-publish exit\n${gst.stderr()}`);
     assert.match(gst.stderr(), /DELETE \S+ -> 200/);

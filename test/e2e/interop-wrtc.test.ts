@@ -105,7 +105,7 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
       30_000,
       'the SFU to receive video from the wrtc publisher',
     ).catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify((await peersIn(ROOM)))}`);
+      throw new Error(`${err.message}: ${JSON.stringify(await peersIn(ROOM))}`);
     });
     assert.equal(publisher.codec?.toLowerCase().includes('vp8') ?? false, true, `codec ${publisher.codec}`);
     const pair = await waitFor(() => pub.selectedPair(), 10_000, "wrtc's selected candidate pair");
@@ -122,15 +122,19 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
       45_000,
       `the watcher to decode 30 frames of "${NAME}"`,
     ).catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(await watchState(watcher))} sfu: ${JSON.stringify((await peersIn(ROOM)))}`);
+      throw new Error(`${err.message}: ${JSON.stringify(await watchState(watcher))} sfu: ${JSON.stringify(await peersIn(ROOM))}`);
     });
     assert.match((await watchState(watcher))!.status, /watching room "interop"/);
     // What the page shows is the live picture: the mark is there, and moves.
-    const first = await waitFor(() => markInPage(watcher, NAME), 10_000, 'the mark in the page\'s video');
-    const moved = await waitFor(async () => {
-      const now = await markInPage(watcher, NAME);
-      return now && Math.hypot(now.x - first.x, now.y - first.y) >= 16 ? now : undefined;
-    }, 10_000, `the mark to move from ${JSON.stringify(first)}`);
+    const first = await waitFor(() => markInPage(watcher, NAME), 10_000, "the mark in the page's video");
+    const moved = await waitFor(
+      async () => {
+        const now = await markInPage(watcher, NAME);
+        return now && Math.hypot(now.x - first.x, now.y - first.y) >= 16 ? now : undefined;
+      },
+      10_000,
+      `the mark to move from ${JSON.stringify(first)}`,
+    );
     console.log(`chromium watcher: mark at ${JSON.stringify(first)}, then ${JSON.stringify(moved)}`);
     await watcher.close({ runBeforeUnload: true });
     await waitFor(async () => !(await peersIn(ROOM)).some((p) => p.name.startsWith('whep-')), 10_000, 'the browser WHEP session to end');
@@ -150,11 +154,15 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
     const viewer = await wrtcPeer();
     const session = await viewer.watch(`${server.url}/whep/${ROOM}-2`);
     assert.match(session.location, new RegExp(`/whep/${ROOM}-2/[^/]+$`));
-    const seen = await waitFor(async () => {
-      const p = await viewer.progress();
-      return p.frames.length >= 30 ? p : undefined;
-    }, 45_000, 'the wrtc viewer to decode 30 frames').catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(await viewer.progress().catch(() => undefined))}; sfu: ${JSON.stringify((await peersIn(`${ROOM}-2`)))}`);
+    const seen = await waitFor(
+      async () => {
+        const p = await viewer.progress();
+        return p.frames.length >= 30 ? p : undefined;
+      },
+      45_000,
+      'the wrtc viewer to decode 30 frames',
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(await viewer.progress().catch(() => undefined))}; sfu: ${JSON.stringify(await peersIn(`${ROOM}-2`))}`);
     });
     assert.deepEqual(seen.streamIds, [NAME], 'the track arrives in a stream named after the publisher');
     const pair = await waitFor(() => viewer.selectedPair(), 10_000, "the viewer's selected candidate pair");
@@ -178,20 +186,25 @@ describe('interop with libwebrtc through @roamhq/wrtc (WHIP publisher, WHEP view
     }
     // ... and they are fed frames in the order fed, every one a different one (its mark says which).
     const marks = first30.map((f) => f.mark);
-    assert.ok(marks.every((m) => m !== null), `every frame shows its mark: ${JSON.stringify(marks)}`);
+    assert.ok(
+      marks.every((m) => m !== null),
+      `every frame shows its mark: ${JSON.stringify(marks)}`,
+    );
     for (let i = 1; i < marks.length; i++) {
       const step = (marks[i]! - marks[i - 1]! + MARK_PERIOD) % MARK_PERIOD;
       assert.ok(step >= 1 && step <= 60, `frame ${i} is fed frame ${marks[i]} after ${marks[i - 1]}: ${JSON.stringify(marks)}`);
     }
     const sizes = [...new Set(seen.frames.map((f) => `${f.width}x${f.height}`))];
-    console.log(`wrtc viewer: ${seen.frames.length} frames decoded, sizes ${sizes.join(', ')}; publisher fed ${(await pub.progress()).framesFed}; marks of the first 30: ${marks.join(' ')}`);
+    console.log(
+      `wrtc viewer: ${seen.frames.length} frames decoded, sizes ${sizes.join(', ')}; publisher fed ${(await pub.progress()).framesFed}; marks of the first 30: ${marks.join(' ')}`,
+    );
 
     // DELETE the viewer: its peer goes; then the publisher's: the room is empty.
     assert.equal(await viewer.delete(), 200);
     await waitFor(async () => !(await peersIn(`${ROOM}-2`)).some((p) => p.name.startsWith('whep-')), 10_000, 'the WHEP session to end');
     assert.equal(await pub.delete(), 200);
     await waitFor(async () => (await peersIn(`${ROOM}-2`)).length === 0, 10_000, 'no peer left in the room').catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify((await peersIn(`${ROOM}-2`)))}`);
+      throw new Error(`${err.message}: ${JSON.stringify(await peersIn(`${ROOM}-2`))}`);
     });
     const state = (await (await fetch(`${server.url}/api/state`)).json()) as { peers: { room: string | null }[] };
     assert.equal(state.peers.filter((p) => p.room === `${ROOM}-2`).length, 0, '/api/state lists no peer of the room');

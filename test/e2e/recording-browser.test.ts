@@ -68,8 +68,14 @@ describe('recording Chromium room pages to WebM (--record DIR, ffmpeg decodes th
     page.on('pageerror', (err) => console.error(`page ${name} error:`, err.message));
     await page.goto(`${server.url}/room/rec-e2e?name=${name}&detector=none&${query}`);
     const recording = async () => (await server.state()).peers.find((p) => p.name === name)?.recording ?? undefined;
-    const first = await waitFor(async () => (((await recording())?.frames ?? 0) > 0 ? (await recording()) : undefined), 30_000, `the recording of ${name} to get its first frame`).catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify((await server.state()).peers.map((p) => ({ name: p.name, state: p.connectionState, tracks: p.tracks.length, recording: p.recording })))}`);
+    const first = await waitFor(
+      async () => (((await recording())?.frames ?? 0) > 0 ? await recording() : undefined),
+      30_000,
+      `the recording of ${name} to get its first frame`,
+    ).catch(async (err: Error) => {
+      throw new Error(
+        `${err.message}: ${JSON.stringify((await server.state()).peers.map((p) => ({ name: p.name, state: p.connectionState, tracks: p.tracks.length, recording: p.recording })))}`,
+      );
     });
     const startedAt = performance.now();
     const sentAtStart = await outbound(page);

@@ -48,7 +48,10 @@ function view(page: Page): Promise<RoomView | null> {
 
 /** The names of the tiles on screen. */
 async function shown(page: Page): Promise<string[]> {
-  return ((await view(page))?.tiles ?? []).filter((t) => t.tile).map((t) => t.name).sort();
+  return ((await view(page))?.tiles ?? [])
+    .filter((t) => t.tile)
+    .map((t) => t.name)
+    .sort();
 }
 
 async function frames(page: Page, name: string): Promise<number> {
@@ -61,12 +64,18 @@ async function diagnose(pages: Map<string, Page>, server: FacecastServer): Promi
   for (const [name, page] of pages) {
     const v = await view(page).catch((err: Error) => err.message);
     const tr = await page
-      .evaluate(() => (window as RoomWindow & { facecastRoom?: { pc: RTCPeerConnection | null } }).facecastRoom?.pc?.getTransceivers().map((t) => `${t.mid}:${t.receiver.track.kind}:${t.currentDirection}:${t.receiver.track.muted ? 'muted' : 'live'}`))
+      .evaluate(() =>
+        (window as RoomWindow & { facecastRoom?: { pc: RTCPeerConnection | null } }).facecastRoom?.pc
+          ?.getTransceivers()
+          .map((t) => `${t.mid}:${t.receiver.track.kind}:${t.currentDirection}:${t.receiver.track.muted ? 'muted' : 'live'}`),
+      )
       .catch(() => null);
     lines.push(`${name}: ${JSON.stringify(v)} transceivers ${JSON.stringify(tr)}`);
   }
   for (const p of (await server.state()).peers) {
-    lines.push(`server ${p.name} ${p.connectionState}/${p.signalingState}: in ${p.packetsIn} out ${p.packetsOut}; subs ${p.subscriptions.map((s) => `${s.publisherId}/${s.kind}/${s.layer}:${s.packetsOut}@${s.estimateBps}`).join(' ')}; layers in ${p.tracks.map((t) => `${t.kind}:${t.packetsIn}`).join(' ')}`);
+    lines.push(
+      `server ${p.name} ${p.connectionState}/${p.signalingState}: in ${p.packetsIn} out ${p.packetsOut}; subs ${p.subscriptions.map((s) => `${s.publisherId}/${s.kind}/${s.layer}:${s.packetsOut}@${s.estimateBps}`).join(' ')}; layers in ${p.tracks.map((t) => `${t.kind}:${t.packetsIn}`).join(' ')}`,
+    );
   }
   return lines.join('\n');
 }
@@ -101,11 +110,9 @@ describe('the room page: three Chromium pages in one room', () => {
     for (const name of ['alice', 'bob', 'carol']) await open(name);
     for (const [name, page] of pages) {
       const others = [...pages.keys()].filter((n) => n !== name).sort();
-      await waitFor(async () => JSON.stringify(await shown(page)) === JSON.stringify(others), 20_000, `${name} shows tiles for ${others.join(', ')}`).catch(
-        async (err: Error) => {
-          throw new Error(`${err.message}\n${await diagnose(pages, server)}`);
-        },
-      );
+      await waitFor(async () => JSON.stringify(await shown(page)) === JSON.stringify(others), 20_000, `${name} shows tiles for ${others.join(', ')}`).catch(async (err: Error) => {
+        throw new Error(`${err.message}\n${await diagnose(pages, server)}`);
+      });
     }
     for (const [name, page] of pages) {
       for (const other of pages.keys()) {
@@ -126,14 +133,23 @@ describe('the room page: three Chromium pages in one room', () => {
       }
     }
     // The server's view: one room of three, each subscribed to the two others' video.
-    const state = (await server.state());
-    assert.deepEqual(state.rooms.map((r) => [r.name, r.participants.length]), [[ROOM, 3]]);
+    const state = await server.state();
+    assert.deepEqual(
+      state.rooms.map((r) => [r.name, r.participants.length]),
+      [[ROOM, 3]],
+    );
     for (const peer of state.peers) {
       const video = peer.subscriptions.filter((s) => s.kind === 'video');
       assert.equal(new Set(video.map((s) => s.publisherId)).size, 2, `${peer.name} gets video from two publishers`);
-      assert.ok(video.every((s) => s.packetsOut > 0), `${peer.name}'s video subscriptions carry packets`);
+      assert.ok(
+        video.every((s) => s.packetsOut > 0),
+        `${peer.name}'s video subscriptions carry packets`,
+      );
       // Simulcast: each publisher sends several layers; the subscriber gets one of them.
-      assert.ok(video.every((s) => s.layer !== null), `${peer.name}'s subscriptions forward a simulcast layer`);
+      assert.ok(
+        video.every((s) => s.layer !== null),
+        `${peer.name}'s subscriptions forward a simulcast layer`,
+      );
     }
     // Congestion feedback: Chromium sends REMB for what it receives; the SFU keeps each
     // subscriber's estimate and tells each publisher the largest.
@@ -143,15 +159,21 @@ describe('the room page: three Chromium pages in one room', () => {
       'a REMB estimate from every subscriber',
     );
     await waitFor(async () => (await server.state()).peers.every((p) => p.tracks.some((t) => t.rembSentBps !== null)), 5_000, 'a REMB to every publisher');
-    const after = (await server.state());
+    const after = await server.state();
     console.log(
       `# room of 3: ${after.peers
-        .map((p) => `${p.name} gets ${p.subscriptions.filter((s) => s.kind === 'video').map((s) => `${s.layer}@${Math.round((s.estimateBps ?? 0) / 1000)}kbps`).join(', ')}; told ${Math.round((p.tracks.find((t) => t.rembSentBps !== null)?.rembSentBps ?? 0) / 1000)} kbps`)
+        .map(
+          (p) =>
+            `${p.name} gets ${p.subscriptions
+              .filter((s) => s.kind === 'video')
+              .map((s) => `${s.layer}@${Math.round((s.estimateBps ?? 0) / 1000)}kbps`)
+              .join(', ')}; told ${Math.round((p.tracks.find((t) => t.rembSentBps !== null)?.rembSentBps ?? 0) / 1000)} kbps`,
+        )
         .join(' | ')}`,
     );
   });
 
-  it('a leaving participant\'s tile disappears for the others within 2 s', async () => {
+  it("a leaving participant's tile disappears for the others within 2 s", async () => {
     const carol = pages.get('carol')!;
     pages.delete('carol');
     const t0 = Date.now();
@@ -212,6 +234,6 @@ describe('the room page: three Chromium pages in one room', () => {
     await waitFor(async () => (await frames(alice, 'alice')) >= 10, 10_000, 'alice to decode her own echo');
     assert.equal(await alice.evaluate(() => document.querySelectorAll('video#echo').length), 1);
     await alice.evaluate(() => (window as unknown as { facecastRoom: { setEcho(on: boolean): void } }).facecastRoom.setEcho(false));
-    await waitFor(async () => !(await shown(alice)).includes('alice'), 3_000, 'alice\'s echo tile to go away');
+    await waitFor(async () => !(await shown(alice)).includes('alice'), 3_000, "alice's echo tile to go away");
   });
 });

@@ -12,7 +12,10 @@ import { ensureFaceY4m } from '../helpers/face-fixture.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 
 type WatchDebug = { status: string; tiles: { stream: string; framesDecoded: number }[] };
-const watchState = (page: Page) => page.evaluate(() => (window as unknown as { facecastWatch: WatchDebug }).facecastWatch && { ...(window as unknown as { facecastWatch: WatchDebug }).facecastWatch, pc: undefined });
+const watchState = (page: Page) =>
+  page.evaluate(
+    () => (window as unknown as { facecastWatch: WatchDebug }).facecastWatch && { ...(window as unknown as { facecastWatch: WatchDebug }).facecastWatch, pc: undefined },
+  );
 
 describe('the WHEP player page /watch/ROOM in headless Chromium', () => {
   let server: FacecastServer;

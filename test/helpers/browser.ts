@@ -79,13 +79,10 @@ function assertExecutable(file: string): void {
 
 /** The Chromium args launchBrowser() would use for these options (exported for debugging). */
 export function chromiumArgs(opts: LaunchBrowserOptions = {}): string[] {
-  const args = opts.camera === 'deny'
-    ? [
-        ...BASE_CHROMIUM_ARGS.filter((a) => a !== '--use-fake-ui-for-media-stream'),
-        '--deny-permission-prompts',
-        '--disable-features=WebRtcHideLocalIpsWithMdns',
-      ]
-    : [...BASE_CHROMIUM_ARGS];
+  const args =
+    opts.camera === 'deny'
+      ? [...BASE_CHROMIUM_ARGS.filter((a) => a !== '--use-fake-ui-for-media-stream'), '--deny-permission-prompts', '--disable-features=WebRtcHideLocalIpsWithMdns']
+      : [...BASE_CHROMIUM_ARGS];
   if (opts.y4m !== undefined) args.push(`--use-file-for-fake-video-capture=${path.resolve(opts.y4m)}`);
   if (opts.extraArgs) args.push(...opts.extraArgs);
   return args;
@@ -143,7 +140,8 @@ export async function launchBrowser(opts: LaunchBrowserOptions = {}): Promise<La
       } finally {
         await rm(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
       }
-      if (cspViolations.length) throw new Error(`the pages broke the Content-Security-Policy ${cspViolations.length} times:\n  ${[...new Set(cspViolations)].slice(0, 10).join('\n  ')}`);
+      if (cspViolations.length)
+        throw new Error(`the pages broke the Content-Security-Policy ${cspViolations.length} times:\n  ${[...new Set(cspViolations)].slice(0, 10).join('\n  ')}`);
     })();
     return closing;
   };

@@ -81,7 +81,10 @@ export function decode(file: string): { ok: boolean; frames: number; stderr: str
 
 /** The video keyframes' times (s), from the container's block flags. */
 export function keyframeTimes(file: string): number[] {
-  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', file], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', file], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(r.status, 0, `ffprobe ${file}: ${r.stderr}`);
   return r.stdout
     .trim()

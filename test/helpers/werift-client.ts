@@ -37,9 +37,7 @@ export class TestClient {
   constructor(url: string, opts: { keep?: boolean; token?: string } = {}) {
     this.pc = new RTCPeerConnection({
       codecs: {
-        video: [
-          new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96, rtcpFeedback: [useNACK(), usePLI()] }),
-        ],
+        video: [new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96, rtcpFeedback: [useNACK(), usePLI()] })],
       },
       headerExtensions: { video: [useSdesMid(), useAbsSendTime(), useSdesRTPStreamId()] },
       iceServers: [],
@@ -73,8 +71,7 @@ export class TestClient {
   /** Open the socket, offer video (sendrecv, or recvonly for a viewer), wait until connected. */
   async connect(direction: 'sendrecv' | 'recvonly' = 'sendrecv'): Promise<void> {
     await this.opened;
-    this.transceiver =
-      direction === 'sendrecv' ? this.pc.addTransceiver(this.local, { direction }) : this.pc.addTransceiver('video', { direction });
+    this.transceiver = direction === 'sendrecv' ? this.pc.addTransceiver(this.local, { direction }) : this.pc.addTransceiver('video', { direction });
     await this.offerAndConnect();
   }
 
@@ -190,7 +187,12 @@ export class TestClient {
       await this.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
       await this.pc.setLocalDescription(await this.pc.createAnswer());
       this.send({ type: 'answer', sdp: this.pc.localDescription!.sdp });
-    }
-    else if (m.type === 'ice' && m.candidate) await this.pc.addIceCandidate({ ...m.candidate, sdpMid: m.candidate.sdpMid ?? undefined, sdpMLineIndex: m.candidate.sdpMLineIndex ?? undefined, usernameFragment: m.candidate.usernameFragment ?? undefined });
+    } else if (m.type === 'ice' && m.candidate)
+      await this.pc.addIceCandidate({
+        ...m.candidate,
+        sdpMid: m.candidate.sdpMid ?? undefined,
+        sdpMLineIndex: m.candidate.sdpMLineIndex ?? undefined,
+        usernameFragment: m.candidate.usernameFragment ?? undefined,
+      });
   }
 }

@@ -96,9 +96,7 @@ export async function selectedPair(pc: RTCPeerConnection): Promise<{ local: stri
   const stats = [...(await pc.getStats()).values()] as Array<Record<string, unknown>>;
   const byId = new Map(stats.map((s) => [s.id as string, s]));
   const transport = stats.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-  const pair = transport
-    ? byId.get(transport.selectedCandidatePairId as string)
-    : stats.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
+  const pair = transport ? byId.get(transport.selectedCandidatePairId as string) : stats.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
   if (!pair) return undefined;
   const local = byId.get(pair.localCandidateId as string);
   const remote = byId.get(pair.remoteCandidateId as string);
@@ -365,7 +363,7 @@ function serve(): void {
           if (req.method === 'close') process.exit(0);
         });
       },
-      (err: unknown) => process.send!({ id: req.id, ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) } satisfies PeerReply),
+      (err: unknown) => process.send!({ id: req.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies PeerReply),
     );
   });
   process.send!({ id: 0, ok: true, value: 'ready' } satisfies PeerReply);

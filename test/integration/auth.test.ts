@@ -34,7 +34,6 @@ function open(url: string, token?: string): Promise<{ status: number; body: stri
   });
 }
 
-
 describe('room tokens (auth on)', () => {
   let server: FacecastServer;
   const clients: TestClient[] = [];
@@ -51,7 +50,10 @@ describe('room tokens (auth on)', () => {
     assert.deepEqual(await open(server.url), { status: 401, body: 'a room token is required (auth is on)\n' });
     const forged = await mintToken('another-secret-0123456789abcdef0123456789', { room: 'r', identity: 'a' }, 600);
     assert.match((await open(server.url, forged)).body, /not signed with this server's secret/);
-    const expired = await new SignJWT({ room: 'r', identity: 'a' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(new TextEncoder().encode(SECRET));
+    const expired = await new SignJWT({ room: 'r', identity: 'a' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(new TextEncoder().encode(SECRET));
     assert.match((await open(server.url, expired)).body, /expired/);
     const noExp = await new SignJWT({ room: 'r', identity: 'a' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
     assert.equal((await open(server.url, noExp)).status, 401);
@@ -98,7 +100,9 @@ describe('room tokens (auth on)', () => {
       await viewer.join('rights');
       await viewer.subscribeOnly();
       await waitFor(() => viewer.received.length > 20, 8000, "the viewer receives mute's video").catch(async (err: Error) => {
-        throw new Error(`${err.message}: ${JSON.stringify((await server.state()).peers.map((p) => [p.name, p.tracks.length, p.subscriptions.map((s) => [s.kind, s.packetsOut])]))} ${JSON.stringify(viewer.messages.map((m) => m.type === 'error' ? m.message : m.type))} ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection, t.receiver.track?.ssrc]))} recv ${viewer.received.length}`);
+        throw new Error(
+          `${err.message}: ${JSON.stringify((await server.state()).peers.map((p) => [p.name, p.tracks.length, p.subscriptions.map((s) => [s.kind, s.packetsOut])]))} ${JSON.stringify(viewer.messages.map((m) => (m.type === 'error' ? m.message : m.type)))} ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection, t.receiver.track?.ssrc]))} recv ${viewer.received.length}`,
+        );
       });
       assert.equal(viewer.bySsrc().size, 1, 'only one publisher reaches the viewer');
       await waitFor(() => silent.messages.some((m) => m.type === 'error' && m.code === 'forbidden'), 5000, 'silent is told');

@@ -67,12 +67,7 @@ describe('bad signaling input gets a clear error and harms nobody else', () => {
     ['an unknown type', JSON.stringify({ type: 'subscribe', room: 'x' }), 'bad-message', /invalid message/],
     ['a number where the SDP goes', JSON.stringify({ type: 'offer', sdp: 12 }), 'bad-message', /sdp/],
     ['an SDP that is not one', JSON.stringify({ type: 'offer', sdp: 'hello world' }), 'bad-sdp', /not an SDP/],
-    [
-      'an SDP with no media',
-      JSON.stringify({ type: 'offer', sdp: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n' }),
-      'bad-sdp',
-      /no media/,
-    ],
+    ['an SDP with no media', JSON.stringify({ type: 'offer', sdp: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n' }), 'bad-sdp', /no media/],
     ['a video-less (audio only) offer', async () => JSON.stringify({ type: 'offer', sdp: await audioOnlyOffer() }), 'no-video', /no video/],
     [
       'a candidate before the offer',
@@ -171,7 +166,7 @@ describe('a socket that never sends a message', () => {
 });
 
 describe('welcome', () => {
-  it('hands the browser the server\'s ICE servers (none by default)', async () => {
+  it("hands the browser the server's ICE servers (none by default)", async () => {
     const plain = await startTestServer();
     const withTurn = await startTestServer({ iceServers: ['turn:u:p@127.0.0.1:9'] });
     try {

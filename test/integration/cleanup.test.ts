@@ -69,9 +69,16 @@ describe('room churn', () => {
       }
       const took = performance.now() - t0;
       await waitFor(async () => (await server.state()).peers.length === 1, 10_000, 'only the resident left');
-      await waitFor(async () => resident.pc.signalingState === 'stable' && (await server.state()).peers[0]!.subscriptions.length === 0, 10_000, 'the resident unsubscribed from every visitor');
-      const state = (await server.state());
-      assert.deepEqual(state.rooms.map((r) => ({ name: r.name, participants: r.participants })), [{ name: 'churn', participants: [state.peers[0]!.id] }]);
+      await waitFor(
+        async () => resident.pc.signalingState === 'stable' && (await server.state()).peers[0]!.subscriptions.length === 0,
+        10_000,
+        'the resident unsubscribed from every visitor',
+      );
+      const state = await server.state();
+      assert.deepEqual(
+        state.rooms.map((r) => ({ name: r.name, participants: r.participants })),
+        [{ name: 'churn', participants: [state.peers[0]!.id] }],
+      );
       assert.equal(state.peers[0]!.name, 'resident');
       await resident.close();
       await waitFor(async () => (await server.state()).peers.length === 0 && (await server.state()).rooms.length === 0, 10_000, 'an empty server');

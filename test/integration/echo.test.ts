@@ -71,7 +71,7 @@ describe('echo through the SFU (werift client, real signaling, 127.0.0.1)', () =
     }
   });
 
-  it('forwards the subscriber\'s PLI to its own sender side, throttled', async () => {
+  it("forwards the subscriber's PLI to its own sender side, throttled", async () => {
     const before = client.pliReceived;
     const echoSsrc = client.received[0]!.header.ssrc;
     const receiver = client.transceiver.receiver;
@@ -119,7 +119,7 @@ describe('echo through the SFU (werift client, real signaling, 127.0.0.1)', () =
 });
 
 describe('server-initiated negotiation', () => {
-  it('the client sends `negotiate`, answers the server\'s offer, and gets its echo', async () => {
+  it("the client sends `negotiate`, answers the server's offer, and gets its echo", async () => {
     const server = await startTestServer();
     const client = new TestClient(server.url);
     try {

@@ -49,7 +49,9 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 describe('examples/', () => {
   const children: ChildProcess[] = [];
-  after(() => children.forEach((c) => c.kill('SIGKILL')));
+  after(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
 
   it('plain-http.ts: the app keeps its routes; signaling and the API under /facecast; events logged', async () => {
     const { url, child, output } = await runExample('examples/plain-http.ts');

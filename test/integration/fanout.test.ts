@@ -95,11 +95,14 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
       const [ssrc, packets] = [...tracks][0]!;
       ssrcs.add(ssrc);
       assertContiguous(packets, publisher.sent, `viewer-${i}`);
-      assert.ok(packets.every((p) => p.payload.equals(Buffer.from(publisher.raw.get(key(p))!))), `viewer-${i}: payloads byte-identical before any switch`);
+      assert.ok(
+        packets.every((p) => p.payload.equals(Buffer.from(publisher.raw.get(key(p))!))),
+        `viewer-${i}: payloads byte-identical before any switch`,
+      );
       // Each started at a keyframe within the first second.
       assert.equal(packets[0]!.payload[4], 0x10, `viewer-${i} starts on a keyframe`);
     }
-    const state = (await server.state());
+    const state = await server.state();
     assert.equal(state.rooms.length, 1);
     assert.equal(state.rooms[0]!.participants.length, SUBSCRIBERS + 1);
     const alice = state.peers.find((p) => p.name === 'alice')!;
@@ -119,7 +122,10 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
     await waitFor(() => subscribers.every((s, i) => s.received.length > before[i]! + 50), 6000, 'packets from the new publisher');
     for (const [i, s] of subscribers.entries()) {
       const after = s.received.slice(before[i]!);
-      assert.ok(after.every((p) => p.header.ssrc === ssrcBefore[i]), `viewer-${i}: same SSRC after the reconnect`);
+      assert.ok(
+        after.every((p) => p.header.ssrc === ssrcBefore[i]),
+        `viewer-${i}: same SSRC after the reconnect`,
+      );
       const boundary = s.received[before[i]! - 1]!;
       assert.equal(after[0]!.header.sequenceNumber, (boundary.header.sequenceNumber + 1) & 0xffff, `viewer-${i}: seq continues across the reconnect`);
       assert.equal(pictureId(after[0]!), (pictureId(boundary) + 1) & 0x7fff, `viewer-${i}: VP8 picture id continues across the reconnect`);
@@ -144,7 +150,9 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
     clearInterval(storm);
     const seconds = (performance.now() - t0) / 1000;
     const perSecond = (pub.pliReceived - before) / seconds;
-    console.log(`PLI storm: ${SUBSCRIBERS * Math.round(seconds * 20)} PLIs sent by subscribers, publisher saw ${pub.pliReceived - before} in ${seconds.toFixed(1)} s (${perSecond.toFixed(2)}/s)`);
+    console.log(
+      `PLI storm: ${SUBSCRIBERS * Math.round(seconds * 20)} PLIs sent by subscribers, publisher saw ${pub.pliReceived - before} in ${seconds.toFixed(1)} s (${perSecond.toFixed(2)}/s)`,
+    );
     assert.ok(pub.pliReceived - before >= 1, 'keyframes are still requested');
     // At most one per 500 ms: in a window of S seconds that is at most 1 + S/0.5. The times are
     // taken where the PLIs arrive (the publisher shares this process with the SFU and 20
@@ -154,8 +162,14 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     const shown = `PLI gaps at the publisher: ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`;
     assert.ok(times.length <= 1 + Math.floor(seconds / 0.5), `publisher saw ${times.length} PLIs in ${seconds.toFixed(2)} s`);
-    assert.ok(gaps.every((g) => g >= 250), shown);
-    assert.ok(gaps.slice(1).every((g, i) => g + gaps[i]! >= 900), shown);
+    assert.ok(
+      gaps.every((g) => g >= 250),
+      shown,
+    );
+    assert.ok(
+      gaps.slice(1).every((g, i) => g + gaps[i]! >= 900),
+      shown,
+    );
     const alice = (await server.state()).peers.find((p) => p.name === 'alice')!;
     assert.ok(alice.tracks[0]!.keyframeRequestsReceived >= SUBSCRIBERS * 20, 'the SFU counted the storm');
     publisher.stop();
@@ -181,7 +195,7 @@ describe(`fan-out: 1 publisher -> ${SUBSCRIBERS} subscribers (werift peers on 12
       const keys = s.received.slice(othersBefore[i]!).map(key);
       assert.equal(new Set(keys).size, keys.length, `viewer-${i + 1} got no duplicate`);
     }
-    const state = (await server.state());
+    const state = await server.state();
     const victimState = state.peers.find((p) => p.name === 'viewer-0')!;
     assert.equal(victimState.retransmissions, 1);
     assert.ok(state.peers.filter((p) => p.name.startsWith('viewer-') && p.name !== 'viewer-0').every((p) => p.retransmissions === 0));

@@ -17,14 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import * as fc from 'fast-check';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import {
-  ClientMessage,
-  ErrorCode,
-  MAX_MESSAGE_BYTES,
-  parseClientMessage,
-  ServerMessage,
-  type ParseResult,
-} from '../../src/protocol/messages.js';
+import { ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, parseClientMessage, ServerMessage, type ParseResult } from '../../src/protocol/messages.js';
 import { startServer, type FacecastServer } from '../../src/server/facecast.js';
 import { checkSdp, SfuError } from '../../src/sfu/errors.js';
 import { waitFor } from '../helpers/server.js';
@@ -125,7 +118,12 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record(
-      { candidate: fc.jsonValue({ maxDepth: 1 }), sdpMid: fc.jsonValue({ maxDepth: 1 }), sdpMLineIndex: fc.jsonValue({ maxDepth: 1 }), usernameFragment: fc.jsonValue({ maxDepth: 1 }) },
+      {
+        candidate: fc.jsonValue({ maxDepth: 1 }),
+        sdpMid: fc.jsonValue({ maxDepth: 1 }),
+        sdpMLineIndex: fc.jsonValue({ maxDepth: 1 }),
+        usernameFragment: fc.jsonValue({ maxDepth: 1 }),
+      },
       { requiredKeys: [] },
     ),
   },
@@ -133,12 +131,10 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 
 const malformedJson = fc.oneof(
   fc.tuple(fc.json({ maxDepth: 3 }), fc.nat()).map(([j, n]) => j.slice(0, n % Math.max(1, j.length))),
-  fc
-    .tuple(fc.json({ maxDepth: 3 }), fc.nat(), fc.constantFrom('{', '}', '[', ']', ',', ':', '"', '\\', '\u0000', "'", 'NaN', 'undefined', '//', '\ud800'))
-    .map(([j, n, c]) => {
-      const i = n % (j.length + 1);
-      return j.slice(0, i) + c + j.slice(i);
-    }),
+  fc.tuple(fc.json({ maxDepth: 3 }), fc.nat(), fc.constantFrom('{', '}', '[', ']', ',', ':', '"', '\\', '\u0000', "'", 'NaN', 'undefined', '//', '\ud800')).map(([j, n, c]) => {
+    const i = n % (j.length + 1);
+    return j.slice(0, i) + c + j.slice(i);
+  }),
   fc.string({ unit: 'binary', maxLength: 200 }),
   fc.constantFrom(
     '',
@@ -153,7 +149,7 @@ const malformedJson = fc.oneof(
     '{"type":"negotiate"}\u0000',
     '{"type":"negotiate"}{"type":"negotiate"}',
     '1e99999',
-    '[' .repeat(5000),
+    '['.repeat(5000),
     '{"a":'.repeat(3000),
   ),
 );
@@ -316,7 +312,14 @@ const sdpMutation: fc.Arbitrary<SdpMutation> = fc.oneof(
   fc.record({ op: fc.constant('delete' as const), i: fc.nat() }),
   fc.record({ op: fc.constant('duplicate' as const), i: fc.nat() }),
   fc.record({ op: fc.constant('swap' as const), i: fc.nat(), j: fc.nat() }),
-  fc.record({ op: fc.constant('insert' as const), i: fc.nat(), line: fc.oneof(fc.constantFrom(...GARBAGE_SDP_LINES), fc.string({ maxLength: 30 }).map((s) => `a=${s}`)) }),
+  fc.record({
+    op: fc.constant('insert' as const),
+    i: fc.nat(),
+    line: fc.oneof(
+      fc.constantFrom(...GARBAGE_SDP_LINES),
+      fc.string({ maxLength: 30 }).map((s) => `a=${s}`),
+    ),
+  }),
   fc.record({ op: fc.constant('corrupt' as const), i: fc.nat(), pos: fc.nat(), ch: fc.constantFrom('', ' ', '0', '9', '-', ':', 'x', '\u0000', '😀', '\r\n') }),
   fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
 );
@@ -373,12 +376,17 @@ function applyMutations(mutations: SdpMutation[]): string {
 }
 
 /** A junk SDP: mutations of a real werift offer, or not an SDP at all. */
-const junkSdp = fc.oneof(
-  { weight: 6, arbitrary: fc.array(sdpMutation, { minLength: 1, maxLength: 5 }).map(applyMutations) },
-  { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 200 }).map(loopbackOnly) },
-  { weight: 1, arbitrary: fc.string({ maxLength: 200 }).map((s) => loopbackOnly(`v=0\r\n${s}`)) },
-  { weight: 1, arbitrary: fc.constantFrom('v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n', 'v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 98\r\na=fingerprint:x\r\na=ice-ufrag:y\r\n', 'v=0\n') },
-).filter((s) => s.length > 0);
+const junkSdp = fc
+  .oneof(
+    { weight: 6, arbitrary: fc.array(sdpMutation, { minLength: 1, maxLength: 5 }).map(applyMutations) },
+    { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 200 }).map(loopbackOnly) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 200 }).map((s) => loopbackOnly(`v=0\r\n${s}`)) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n', 'v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 98\r\na=fingerprint:x\r\na=ice-ufrag:y\r\n', 'v=0\n'),
+    },
+  )
+  .filter((s) => s.length > 0);
 
 /** What checkSdp says about an offer: its error code, or undefined when it would reach werift. */
 function checkSdpCode(sdp: string): string | undefined {
@@ -417,7 +425,10 @@ type Op =
   | { k: 'bad'; frame: Frame };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('answer' as const), sdp: fc.oneof(fc.string({ minLength: 1, maxLength: 100 }), junkSdp, fc.constant(SDP_TEMPLATE.join('\r\n'))) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant('answer' as const), sdp: fc.oneof(fc.string({ minLength: 1, maxLength: 100 }), junkSdp, fc.constant(SDP_TEMPLATE.join('\r\n'))) }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('ice' as const), candidate: wellFormedCandidate }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('echo' as const), enabled: fc.boolean() }) },
   {
@@ -699,10 +710,13 @@ describe('signaling fuzz against a live server (127.0.0.1)', () => {
     process.off('unhandledRejection', onUnhandled);
     process.off('uncaughtException', onUnhandled);
     const total = counts.flood + counts.sequence + counts.chaos + counts.closing;
+    console.log(`# signaling fuzz: ${total} messages sent (flood ${counts.flood}, out-of-order ${counts.sequence}, chaos ${counts.chaos}, over-limit ${counts.closing})`);
     console.log(
-      `# signaling fuzz: ${total} messages sent (flood ${counts.flood}, out-of-order ${counts.sequence}, chaos ${counts.chaos}, over-limit ${counts.closing})`,
+      `# answers: ${[...codes]
+        .sort((a, b) => b[1] - a[1])
+        .map(([c, n]) => `${c} ${n}`)
+        .join(', ')}`,
     );
-    console.log(`# answers: ${[...codes].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ')}`);
   });
 
   it('every malformed or ill-typed frame gets one error with the code the parser predicts, in order', async () => {

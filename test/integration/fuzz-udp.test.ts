@@ -243,7 +243,14 @@ describe('UDP fuzz at the media port during a live call (127.0.0.1)', () => {
     const lines = client.messages.flatMap((m) =>
       m.type === 'ice' && m.candidate ? [m.candidate.candidate] : m.type === 'answer' ? m.sdp.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:')) : [],
     );
-    const ports = [...new Set(lines.map((l) => l.split(' ')).filter((f) => f[4] === '127.0.0.1' && f[2]?.toLowerCase() === 'udp').map((f) => Number(f[5])))];
+    const ports = [
+      ...new Set(
+        lines
+          .map((l) => l.split(' '))
+          .filter((f) => f[4] === '127.0.0.1' && f[2]?.toLowerCase() === 'udp')
+          .map((f) => Number(f[5])),
+      ),
+    ];
     assert.ok(ports.length > 0, `the server announced a UDP candidate on 127.0.0.1: ${JSON.stringify(lines)}`);
     const selected = client.pc.iceTransports[0]?.connection.nominated?.remoteCandidate;
     assert.ok(selected && selected.host === '127.0.0.1' && ports.includes(selected.port), 'the call runs over an announced port');

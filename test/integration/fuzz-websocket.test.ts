@@ -73,7 +73,9 @@ class RawWs {
     const sock = connect(port, '127.0.0.1');
     const ws = new RawWs(sock);
     await new Promise<void>((resolve, reject) => (sock.once('connect', resolve), sock.once('error', reject)));
-    sock.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    sock.write(
+      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
     await waitFor(() => ws.upgraded || ws.ended, 5000, 'the upgrade');
     assert.ok(ws.upgraded, 'upgraded');
     await waitFor(() => ws.messages().some((m) => m.type === 'welcome'), 5000, 'welcome');
@@ -150,12 +152,21 @@ const cases: Case[] = [
   { name: 'RSV3 set', bytes: () => [text('{}', { rsv: 1 })], expect: { close: [1002] } },
   {
     name: 'a fragmented text message with a ping between its fragments (valid)',
-    bytes: () => [text('{"type":', { fin: false }), frame({ opcode: 9, payload: Buffer.from('p') }), frame({ opcode: 0, payload: Buffer.from('"tile","name":"a",') , fin: false }), frame({ opcode: 0, payload: Buffer.from('"height":100}') })],
+    bytes: () => [
+      text('{"type":', { fin: false }),
+      frame({ opcode: 9, payload: Buffer.from('p') }),
+      frame({ opcode: 0, payload: Buffer.from('"tile","name":"a",'), fin: false }),
+      frame({ opcode: 0, payload: Buffer.from('"height":100}') }),
+    ],
     expect: 'open',
   },
   { name: 'a continuation with no message started', bytes: () => [frame({ opcode: 0, payload: Buffer.from('x') })], expect: { close: [1002] } },
   { name: 'a new text frame inside a fragmented message', bytes: () => [text('{"a":', { fin: false }), text('1}')], expect: { close: [1002] } },
-  { name: 'interleaved text and binary fragments', bytes: () => [text('{"a":', { fin: false }), frame({ opcode: 2, payload: Buffer.from('zz'), fin: false })], expect: { close: [1002] } },
+  {
+    name: 'interleaved text and binary fragments',
+    bytes: () => [text('{"a":', { fin: false }), frame({ opcode: 2, payload: Buffer.from('zz'), fin: false })],
+    expect: { close: [1002] },
+  },
   { name: 'a fragmented ping (FIN clear on a control frame)', bytes: () => [frame({ opcode: 9, fin: false })], expect: { close: [1002] } },
   { name: 'a ping of 126 bytes', bytes: () => [frame({ opcode: 9, payload: bigText(126) })], expect: { close: [1002] } },
   {
@@ -163,10 +174,22 @@ const cases: Case[] = [
     bytes: () => [text(bigText(MAX_PAYLOAD / 2), { fin: false }), frame({ opcode: 0, payload: bigText(MAX_PAYLOAD / 2), fin: false }), frame({ opcode: 0, payload: bigText(16) })],
     expect: { close: [1009] },
   },
-  { name: '2000 fragments of one byte (a valid, slow message)', bytes: () => [text('{', { fin: false }), ...Array.from({ length: 1998 }, () => frame({ opcode: 0, payload: Buffer.from(' '), fin: false })), frame({ opcode: 0, payload: Buffer.from('}') })], expect: 'open' },
+  {
+    name: '2000 fragments of one byte (a valid, slow message)',
+    bytes: () => [
+      text('{', { fin: false }),
+      ...Array.from({ length: 1998 }, () => frame({ opcode: 0, payload: Buffer.from(' '), fin: false })),
+      frame({ opcode: 0, payload: Buffer.from('}') }),
+    ],
+    expect: 'open',
+  },
   { name: 'junk bytes', bytes: () => [randomBytes(64).fill(0xff, 0, 1)], expect: { close: [1002, 1009] } },
   { name: 'a frame cut short, then the socket ends', bytes: () => [text(bigText(100)).subarray(0, 20)], expect: 'open' },
-  { name: 'a ping flood: 2000 pings at once', bytes: () => Array.from({ length: 2000 }, (_, i) => frame({ opcode: 9, payload: Buffer.from(String(i)) })), expect: { close: [1008] } },
+  {
+    name: 'a ping flood: 2000 pings at once',
+    bytes: () => Array.from({ length: 2000 }, (_, i) => frame({ opcode: 9, payload: Buffer.from(String(i)) })),
+    expect: { close: [1008] },
+  },
 ];
 
 describe('WebSocket fuzz against `facecast serve` with the CLI defaults (room workers; child process, 127.0.0.1)', () => {
@@ -273,7 +296,27 @@ describe('WebSocket fuzz against `facecast serve` with the CLI defaults (room wo
     });
 
   it('HTTP: bad methods and paths on every route (incl. WHIP/WHEP and recording, forwarded to workers), oversized headers and bodies, broken framing: no 5xx, the server and the call go on', async () => {
-    const paths = ['/', '/healthz', '/api/state', '/metrics', '/room/a', '/room/bad%20name', '/watch/', '/ws', '/whip/r1', '/whep/r1', '/whip/r1/00000000-0000-0000-0000-000000000000', '/whip/%ZZ', '/whep/' + 'x'.repeat(300), '/api/rooms/r1/participants/p/recording', '/api/rooms/%ZZ/participants/p/recording', '/api/rooms/live/participants/pub/recording', '/../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/index.html?' + 'q'.repeat(4000)];
+    const paths = [
+      '/',
+      '/healthz',
+      '/api/state',
+      '/metrics',
+      '/room/a',
+      '/room/bad%20name',
+      '/watch/',
+      '/ws',
+      '/whip/r1',
+      '/whep/r1',
+      '/whip/r1/00000000-0000-0000-0000-000000000000',
+      '/whip/%ZZ',
+      '/whep/' + 'x'.repeat(300),
+      '/api/rooms/r1/participants/p/recording',
+      '/api/rooms/%ZZ/participants/p/recording',
+      '/api/rooms/live/participants/pub/recording',
+      '/../../etc/passwd',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/index.html?' + 'q'.repeat(4000),
+    ];
     const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'PROPFIND', 'BREW'];
     const statuses = new Map<string, number>();
     for (const path of paths) {
@@ -295,8 +338,22 @@ describe('WebSocket fuzz against `facecast serve` with the CLI defaults (room wo
       ['content-length and chunked both', ['POST /whip/r2 HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n'], /^400$/],
       ['a negative content-length', ['POST /whip/r2 HTTP/1.1\r\nHost: x\r\ncontent-length: -1\r\n\r\n'], /^400$/],
       ['a body cut short (says 1000, sends 10, ends)', ['POST /whip/r2 HTTP/1.1\r\nHost: x\r\ncontent-type: application/sdp\r\ncontent-length: 1000\r\n\r\n0123456789'], /^$/],
-      ['a 20 MiB WHIP body', ['POST /whip/r2 HTTP/1.1\r\nHost: x\r\ncontent-type: application/sdp\r\ncontent-length: 20971520\r\n\r\n', ...Array.from({ length: 20 }, () => Buffer.alloc(1024 * 1024, 0x61))], /^413$/],
-      ['a 20 MiB recording-API body', ['POST /api/rooms/live/participants/pub/recording HTTP/1.1\r\nHost: x\r\ncontent-length: 20971520\r\n\r\n', ...Array.from({ length: 20 }, () => Buffer.alloc(1024 * 1024, 0x61))], /^[1-4]\d\d$/],
+      [
+        'a 20 MiB WHIP body',
+        [
+          'POST /whip/r2 HTTP/1.1\r\nHost: x\r\ncontent-type: application/sdp\r\ncontent-length: 20971520\r\n\r\n',
+          ...Array.from({ length: 20 }, () => Buffer.alloc(1024 * 1024, 0x61)),
+        ],
+        /^413$/,
+      ],
+      [
+        'a 20 MiB recording-API body',
+        [
+          'POST /api/rooms/live/participants/pub/recording HTTP/1.1\r\nHost: x\r\ncontent-length: 20971520\r\n\r\n',
+          ...Array.from({ length: 20 }, () => Buffer.alloc(1024 * 1024, 0x61)),
+        ],
+        /^[1-4]\d\d$/,
+      ],
       ['a 2 MiB body on a static route', ['POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 2097152\r\n\r\n', Buffer.alloc(2 * 1024 * 1024, 0x61)], /^405$/],
     ];
     for (const [name, chunks, expected] of framing) {
@@ -316,16 +373,21 @@ describe('WebSocket fuzz against `facecast serve` with the CLI defaults (room wo
     await stillServing('30 slowloris clients (while they trickle)');
     const statuses = await Promise.all(slow);
     const took = Date.now() - started;
-    assert.ok(statuses.every((s) => s === '408'), `slowloris answers: ${statuses.join(',')}`);
+    assert.ok(
+      statuses.every((s) => s === '408'),
+      `slowloris answers: ${statuses.join(',')}`,
+    );
     assert.ok(took < 20_000, `cut off after ${took} ms`);
     await stillServing('30 slowloris clients');
   });
 
   it('half-open sockets: TCP with no bytes, a handshake cut off, an upgrade then silence; then 1000 sockets opened and dropped', async () => {
     const quiet = Array.from({ length: 20 }, () => connect(port, '127.0.0.1').on('error', () => undefined));
-    const partial = Array.from({ length: 20 }, () => connect(port, '127.0.0.1', function (this: Socket) {
-      this.write('GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
-    }).on('error', () => undefined));
+    const partial = Array.from({ length: 20 }, () =>
+      connect(port, '127.0.0.1', function (this: Socket) {
+        this.write('GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
+      }).on('error', () => undefined),
+    );
     const silent = await Promise.all(Array.from({ length: 20 }, () => RawWs.open(port)));
     await stillServing('60 half-open sockets');
     for (const s of [...quiet, ...partial]) s.destroy();
@@ -336,7 +398,10 @@ describe('WebSocket fuzz against `facecast serve` with the CLI defaults (room wo
       const socks = await Promise.all(Array.from({ length: 100 }, () => RawWs.open(port)));
       opened += socks.length;
       // Half are dropped without a close frame, half with one.
-      socks.forEach((s, i) => (i % 2 ? s.sock.destroy() : s.sock.end(closeFrame(1000))));
+      socks.forEach((s, i) => {
+        if (i % 2) s.sock.destroy();
+        else s.sock.end(closeFrame(1000));
+      });
     }
     assert.equal(opened, 1000);
     await stillServing('1000 sockets opened and dropped');

@@ -52,13 +52,27 @@ for (const workers of [TEST_WORKERS, 0]) {
       await alice.join('lib', 'alice');
       await alice.connect();
       const pub = await waitFor(() => seen.find((e) => e.name === 'track-published'), 10_000, 'track-published');
-      assert.deepEqual(pub.data, { room: 'lib', track: { key: 'alice/video/0', kind: 'video', codec: 'video/VP8', publisher: { id: (pub.data as { track: { publisher: { id: string } } }).track.publisher.id, name: 'alice' } } });
-      assert.deepEqual(seen.slice(0, 2).map((e) => [e.name, e.data]), [
-        ['room-created', { room: 'lib' }],
-        ['participant-joined', { room: 'lib', participant: { id: (pub.data as { track: { publisher: { id: string } } }).track.publisher.id, name: 'alice' } }],
-      ]);
+      assert.deepEqual(pub.data, {
+        room: 'lib',
+        track: {
+          key: 'alice/video/0',
+          kind: 'video',
+          codec: 'video/VP8',
+          publisher: { id: (pub.data as { track: { publisher: { id: string } } }).track.publisher.id, name: 'alice' },
+        },
+      });
+      assert.deepEqual(
+        seen.slice(0, 2).map((e) => [e.name, e.data]),
+        [
+          ['room-created', { room: 'lib' }],
+          ['participant-joined', { room: 'lib', participant: { id: (pub.data as { track: { publisher: { id: string } } }).track.publisher.id, name: 'alice' } }],
+        ],
+      );
       const rooms = await f.rooms();
-      assert.deepEqual(rooms.map((r) => [r.name, r.participants.map((p) => [p.name, p.tracks.map((t) => t.kind)])]), [['lib', [['alice', ['video']]]]]);
+      assert.deepEqual(
+        rooms.map((r) => [r.name, r.participants.map((p) => [p.name, p.tracks.map((t) => t.kind)])]),
+        [['lib', [['alice', ['video']]]]],
+      );
       assert.equal(await f.removeParticipant('lib', 'alice'), true);
       await waitFor(() => seen.some((e) => e.name === 'room-closed'), 5000, 'room-closed');
       assert.deepEqual(seen.map((e) => e.name).slice(2), ['track-published', 'track-unpublished', 'participant-left', 'room-closed']);
@@ -98,7 +112,9 @@ describe('authorize hook', () => {
         const who = new URL(req.url ?? '/', 'http://x').searchParams.get('who') ?? req.headers.authorization?.replace(/^Bearer /, '');
         if (who === 'mallory') return { allow: false, reason: 'mallory is banned' };
         if (kind === 'whip' && room !== 'stage') return { allow: false, reason: 'publish on stage only', status: 403 };
-        return who ? { allow: true, identity: who, room: kind === 'websocket' ? 'club' : undefined, canPublish: who !== 'viewer' } : { allow: false, reason: 'who are you?', status: 401 };
+        return who
+          ? { allow: true, identity: who, room: kind === 'websocket' ? 'club' : undefined, canPublish: who !== 'viewer' }
+          : { allow: false, reason: 'who are you?', status: 401 };
       },
     });
   });
@@ -131,9 +147,15 @@ describe('authorize hook', () => {
   });
 
   it('a throwing hook refuses (403) and the server serves on', async () => {
-    const g = createFacecast({ host: '127.0.0.1', port: 0, logLevel: 'silent', workers: 0, authorize: () => {
-      throw new Error('database down');
-    } });
+    const g = createFacecast({
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'silent',
+      workers: 0,
+      authorize: () => {
+        throw new Error('database down');
+      },
+    });
     try {
       await g.listen();
       const r = await open(`${g.url.replace('http', 'ws')}/ws`);

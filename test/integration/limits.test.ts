@@ -97,8 +97,11 @@ describe('signaling message rate per socket', () => {
       for (let i = 0; i < 400 && flood.ws.readyState === WebSocket.OPEN; i++) flood.ws.send(frame);
       await waitFor(() => flood.closeCode() !== undefined, 5000, 'the flooding socket closed');
       assert.equal(flood.closeCode(), 1008);
-      assert.ok(limited(flood.got).some((m) => /disconnected/.test(m.message ?? '')), 'told why');
-      await waitFor(async () => !(await server.state()).peers.some((p) => p.name === 'flood'), 3000, 'the flooder\'s peer gone');
+      assert.ok(
+        limited(flood.got).some((m) => /disconnected/.test(m.message ?? '')),
+        'told why',
+      );
+      await waitFor(async () => !(await server.state()).peers.some((p) => p.name === 'flood'), 3000, "the flooder's peer gone");
       calm.ws.send(JSON.stringify({ type: 'join', room: 'rate2' }));
       await waitFor(() => calm.got.some((m) => m.type === 'error' && m.code === 'already-joined'), 3000, 'the calm socket still answered');
       assert.equal(calm.closeCode(), undefined);

@@ -56,7 +56,11 @@ describe('keyframes for losses NACKs cannot repair (werift echo call)', () => {
     const frame = source.nextFrame();
     for (const p of frame) client.sendRtp(p);
     drop.add((frame.at(-1)!.header.sequenceNumber + 10) & 0xffff);
-    await waitFor(() => client.received.some((p) => ((p.header.sequenceNumber - probe) & 0xffff) > 40 && ((p.header.sequenceNumber - probe) & 0xffff) < 0x8000), 4000, 'packets past the loss');
+    await waitFor(
+      () => client.received.some((p) => ((p.header.sequenceNumber - probe) & 0xffff) > 40 && ((p.header.sequenceNumber - probe) & 0xffff) < 0x8000),
+      4000,
+      'packets past the loss',
+    );
     const got = new Set(client.received.map((p) => p.header.sequenceNumber));
     let missing = -1;
     for (let d = 1; d < 40; d++) {
@@ -64,7 +68,8 @@ describe('keyframes for losses NACKs cannot repair (werift echo call)', () => {
       if (!got.has(s) && !seen.has(s)) missing = s;
     }
     assert.ok(missing >= 0, 'the dropped packet left a gap on the echo');
-    const nack = () => client.pc.dtlsTransports[0]!.sendRtcp([new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: echoSsrc, lost: [missing] }) })]);
+    const nack = () =>
+      client.pc.dtlsTransports[0]!.sendRtcp([new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: echoSsrc, lost: [missing] }) })]);
     await nack();
     await new Promise((r) => setTimeout(r, 300));
     await nack();

@@ -42,7 +42,10 @@ describe('metadata mode: detection results over the facecast data channel', () =
     await waitFor(() => bob.dataMessages.length >= 5 && alice.dataMessages.length >= 5, 3000, 'five relayed results each');
     for (const received of [bob.dataMessages, alice.dataMessages]) {
       const parsed = received.map((m) => FacesDown.parse(m));
-      assert.deepEqual(parsed.map((m) => m.frame), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        parsed.map((m) => m.frame),
+        [1, 2, 3, 4, 5],
+      );
       assert.ok(parsed.every((m) => m.from === 'alice' && m.faces.length === 2));
       assert.deepEqual(parsed[0]!.faces[0], result(1, 2).faces[0]);
     }
@@ -56,7 +59,10 @@ describe('metadata mode: detection results over the facecast data channel', () =
     alice.dataChannel!.send(JSON.stringify(result(7, 3)));
     await waitFor(() => bob.dataMessages.length > before, 3000, 'the valid result');
     await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(bob.dataMessages.slice(before).map((m) => FacesDown.parse(m).frame), [7]);
+    assert.deepEqual(
+      bob.dataMessages.slice(before).map((m) => FacesDown.parse(m).frame),
+      [7],
+    );
     const a = (await server.state()).peers.find((p) => p.name === 'alice')!;
     assert.equal(a.faces?.count, 3);
     assert.equal(a.faces?.detector, 'blazeface');

@@ -109,7 +109,7 @@ describe('/metrics (Prometheus, werift peers on 127.0.0.1)', () => {
     await new Promise((r) => setTimeout(r, 200)); // let the last packets land
 
     const s = await scrape(server);
-    const state = (await server.state());
+    const state = await server.state();
     assert.equal(get(s, 'facecast_participants'), 2);
     assert.equal(get(s, 'facecast_participants_connected'), 2);
     assert.equal(get(s, 'facecast_rooms'), 1);
@@ -122,9 +122,17 @@ describe('/metrics (Prometheus, werift peers on 127.0.0.1)', () => {
     const packetsOut = get(s, 'facecast_rtp_packets_sent_total');
     const distinct = new Set(bob.received.map((p) => p.header.sequenceNumber)).size;
     assert.ok(packetsIn >= distinct, `packets in (${packetsIn}) >= what bob got (${distinct})`);
-    assert.equal(packetsIn, state.peers.reduce((n, p) => n + p.packetsIn, 0), 'packets in match /api/state');
+    assert.equal(
+      packetsIn,
+      state.peers.reduce((n, p) => n + p.packetsIn, 0),
+      'packets in match /api/state',
+    );
     assert.ok(packetsOut >= 50, `packets out (${packetsOut})`);
-    assert.equal(packetsOut, state.peers.reduce((n, p) => n + p.packetsOut, 0), 'packets out match /api/state');
+    assert.equal(
+      packetsOut,
+      state.peers.reduce((n, p) => n + p.packetsOut, 0),
+      'packets out match /api/state',
+    );
     assert.ok(get(s, 'facecast_rtp_payload_bytes_received_total') > packetsIn * 100);
     assert.ok(get(s, 'facecast_rtp_payload_bytes_sent_total') > packetsOut * 100);
     assert.ok(get(s, 'facecast_keyframes_received_total') >= 1);

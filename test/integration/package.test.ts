@@ -64,7 +64,10 @@ describe('npm pack: facecast as a dependency of another app', () => {
     assert.ok(tarball, 'npm pack made a tarball');
     const app = path.join(dir, 'app');
     mkdirSync(app);
-    writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { facecast: `file:../${tarball}`, express: '^5.0.0' } }));
+    writeFileSync(
+      path.join(app, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { facecast: `file:../${tarball}`, express: '^5.0.0' } }),
+    );
     const modules = path.join(app, 'node_modules');
     mkdirSync(path.join(modules, 'facecast'), { recursive: true });
     mkdirSync(path.join(modules, '.bin'));
@@ -80,7 +83,16 @@ describe('npm pack: facecast as a dependency of another app', () => {
     writeFileSync(
       path.join(app, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, lib: ['ES2022', 'DOM'], types: ['node'], outDir: 'out' },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          skipLibCheck: true,
+          lib: ['ES2022', 'DOM'],
+          types: ['node'],
+          outDir: 'out',
+        },
         files: ['app.ts'],
       }),
     );
@@ -91,7 +103,10 @@ describe('npm pack: facecast as a dependency of another app', () => {
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { app: string; whip: number; seen: string[]; rooms: { name: string; participants: { name: string }[] }[] };
     assert.equal(result.app, 'consumer');
     assert.equal(result.whip, 403, 'the authorize hook refused WHIP');
-    assert.deepEqual(result.seen.slice(0, 2), ['room-created {"room":"r1"}', `participant-joined ${JSON.stringify({ room: 'r1', participant: { id: JSON.parse(result.seen[1]!.slice('participant-joined '.length)).participant.id, name: 'carol' } })}`]);
+    assert.deepEqual(result.seen.slice(0, 2), [
+      'room-created {"room":"r1"}',
+      `participant-joined ${JSON.stringify({ room: 'r1', participant: { id: JSON.parse(result.seen[1]!.slice('participant-joined '.length)).participant.id, name: 'carol' } })}`,
+    ]);
 
     // npx facecast serve: the CLI of the installed package serves the demo pages.
     const cli = spawn('npx', ['--offline', 'facecast', 'serve', '--port', '0', '--workers', '1'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });

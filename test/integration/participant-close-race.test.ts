@@ -19,5 +19,4 @@ describe('a participant closed in the middle of a negotiation', () => {
     await assert.rejects(offer, wrongState);
     await closing;
   });
-
 });

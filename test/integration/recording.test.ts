@@ -65,7 +65,14 @@ class Publisher {
     });
     if (++this.frames % 3 === 0) {
       const last = packets.at(-1)!.header;
-      const header = new RtpHeader({ ssrc: last.ssrc, payloadType: last.payloadType, sequenceNumber: this.seq++ & 0xffff, timestamp: last.timestamp, padding: true, paddingSize: 224 });
+      const header = new RtpHeader({
+        ssrc: last.ssrc,
+        payloadType: last.payloadType,
+        sequenceNumber: this.seq++ & 0xffff,
+        timestamp: last.timestamp,
+        padding: true,
+        paddingSize: 224,
+      });
       // werift's sender writes header + payload only: the padding goes in as the payload (its last byte the count).
       const padding = Buffer.alloc(224);
       padding[223] = 224;
@@ -80,7 +87,10 @@ class Publisher {
   }
 }
 
-const webmFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.webm')).sort();
+const webmFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.webm'))
+    .sort();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A publisher in `room` as `name`, connected and sending. */
@@ -136,7 +146,10 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     assert.equal(record(['--config', file]), '/from/file');
     assert.equal(record(['--config', file, '--record', '/flag']), '/flag', 'the flag wins');
     writeFileSync(file, JSON.stringify({ record: true }));
-    assert.throws(() => parseServeArgs(['--config', file], {}), (err: Error) => err instanceof ConfigError && /key "record"/.test(err.message));
+    assert.throws(
+      () => parseServeArgs(['--config', file], {}),
+      (err: Error) => err instanceof ConfigError && /key "record"/.test(err.message),
+    );
     assert.throws(() => parseServeArgs(['--record', ''], {}), ConfigError);
     assert.match(SERVE_HELP, /--record DIR/);
     const notDir = path.join(tempDir(), 'a-file');
@@ -199,10 +212,15 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     assert.equal(times.filter((t) => t < 40 / FPS - 0.002).length, 40, 'frames 0-39 are in the file');
     assert.equal(times.filter((t) => t > 40 / FPS - 0.002 && t < resume / FPS - 0.002).length, 0, `no frame from the broken one (40) to the keyframe at ${resume}`);
     assert.equal(at(resume), 1, `the recording goes on at frame ${resume}`);
-    assert.ok(keyframeTimes(rec.file).some((t) => Math.abs(t - resume / FPS) < 0.002), `frame ${resume} is a keyframe in the file`);
+    assert.ok(
+      keyframeTimes(rec.file).some((t) => Math.abs(t - resume / FPS) < 0.002),
+      `frame ${resume} is a keyframe in the file`,
+    );
     assert.ok(p.packets >= pub.frames - (resume - 40) - 5, `every frame after it (but the last few in flight): ${p.packets} of ${pub.frames}`);
     const keys = keyframeTimes(rec.file);
-    console.log(`# a lost packet at frame 40: resumed at keyframe ${resume} (sent keyframes ${pub.keyframes.join(', ')}), ${pub.frames - p.packets} frames left out, keyframes in the file at ${keys.map((t) => t.toFixed(2)).join(', ')} s`);
+    console.log(
+      `# a lost packet at frame 40: resumed at keyframe ${resume} (sent keyframes ${pub.keyframes.join(', ')}), ${pub.frames - p.packets} frames left out, keyframes in the file at ${keys.map((t) => t.toFixed(2)).join(', ')} s`,
+    );
   });
 
   it('the API: DELETE finalizes while the publisher stays, POST starts a new file, server.close() finalizes that one; 404/409/405', async () => {
@@ -261,14 +279,18 @@ describe('recording to WebM (werift publisher, ffprobe)', () => {
     child.stderr!.on('data', (d) => (out += String(d)));
     const url = await waitFor(() => /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1], 30_000, 'the server to listen');
     const pub = track(await publish(url, 'live', 'carol'));
-    const file = await waitFor(async () => {
-      const state = (await (await fetch(`${url}/api/state`)).json()) as { peers: { name: string; recording: { file: string; frames: number } | null }[] };
-      const rec = state.peers.find((p) => p.name === 'carol')?.recording;
-      return rec && rec.frames > 0 ? rec.file : undefined;
-    }, 15_000, 'the recording to start');
+    const file = await waitFor(
+      async () => {
+        const state = (await (await fetch(`${url}/api/state`)).json()) as { peers: { name: string; recording: { file: string; frames: number } | null }[] };
+        const rec = state.peers.find((p) => p.name === 'carol')?.recording;
+        return rec && rec.frames > 0 ? rec.file : undefined;
+      },
+      15_000,
+      'the recording to start',
+    );
     const framesAtStart = pub.frames;
     const viaApi = await fetch(`${url}/api/rooms/live/participants/carol/recording`);
-    assert.equal(viaApi.status, 200, 'the API finds the recording on the room\'s worker');
+    assert.equal(viaApi.status, 200, "the API finds the recording on the room's worker");
     assert.equal(((await viaApi.json()) as { file: string }).file, file);
     await sleep(3000);
     child.kill('SIGTERM');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { RTP_EXTENSION_URI, RtcpPayloadSpecificFeedback, RtpHeader, RtpPacket, serializeSdesMid, serializeSdesRTPStreamID } from 'werift';
+import { RTP_EXTENSION_URI, RtcpPayloadSpecificFeedback, RtpHeader, type RtpPacket, serializeSdesMid, serializeSdesRTPStreamID } from 'werift';
 import { PSFB_REMB, rembPacket } from '../../src/sfu/werift.js';
 import type { FacecastServer } from '../../src/server/facecast.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
@@ -44,16 +44,22 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     const midId = extId(RTP_EXTENSION_URI.sdesMid);
     assert.ok(ridId > 0 && midId > 0, 'the SFU accepted the mid and rid header extensions');
     // Any PLI asks every layer for a keyframe (what a browser does per requested SSRC).
-    pub.pliListeners.push(() => sources.forEach((s) => s.requestKeyframe()));
+    pub.pliListeners.push(() => {
+      for (const s of sources) s.requestKeyframe();
+    });
     let frames = 0;
     timer = setInterval(() => {
       if (frames++ > 400) return; // bounded: ~13 s
       LAYERS.forEach((l, i) => {
         for (const p of sources[i]!.nextFrame()) {
-          const header = new RtpHeader({ ...p.header, payloadType: 96, extensions: [
-            { id: midId, payload: serializeSdesMid(t.mid!) },
-            { id: ridId, payload: serializeSdesRTPStreamID(l.rid) },
-          ] });
+          const header = new RtpHeader({
+            ...p.header,
+            payloadType: 96,
+            extensions: [
+              { id: midId, payload: serializeSdesMid(t.mid!) },
+              { id: ridId, payload: serializeSdesRTPStreamID(l.rid) },
+            ],
+          });
           header.extension = true;
           void dtls.sendRtp(p.payload, header);
         }
@@ -74,7 +80,10 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
   it('the SFU receives all three layers as one published track', async () => {
     await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'alice')?.tracks.length === 3, 5000, 'three layers');
     const alice = (await server.state()).peers.find((p) => p.name === 'alice')!;
-    assert.deepEqual(alice.tracks.map((t) => t.packetsIn > 0), [true, true, true]);
+    assert.deepEqual(
+      alice.tracks.map((t) => t.packetsIn > 0),
+      [true, true, true],
+    );
     const bob = (await server.state()).peers.find((p) => p.name === 'bob')!;
     assert.equal(bob.subscriptions.length, 1, 'one subscription for the three layers');
   });
@@ -97,12 +106,23 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     viewer.send({ type: 'tile', name: 'alice', width: 160, height: 120 });
     await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'q', 4000, 'layer q');
     const qKeyframeAt = () => window().findIndex((p) => frameWidth(p) === 160);
-    await waitFor(async () => qKeyframeAt() >= 0 && window().length > qKeyframeAt() + 40, 6000, 'a layer q keyframe and 40 packets after it').catch(async (e: Error) => { throw new Error(`${e.message}: ${window().length} packets from the f keyframe of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp.split('\r\n').filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l)).join(' ')}; state ${JSON.stringify((await server.state()).peers.find((p) => p.name === 'bob')!.subscriptions)}`); });
+    await waitFor(async () => qKeyframeAt() >= 0 && window().length > qKeyframeAt() + 40, 6000, 'a layer q keyframe and 40 packets after it').catch(async (e: Error) => {
+      throw new Error(
+        `${e.message}: ${window().length} packets from the f keyframe of ${viewer.received.length}; transceivers ${JSON.stringify(viewer.pc.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection]))}; remote ${viewer.pc.remoteDescription?.sdp
+          .split('\r\n')
+          .filter((l) => /^(m=|a=mid|a=extmap|a=ssrc:.*cname|a=send|a=recv)/.test(l))
+          .join(' ')}; state ${JSON.stringify((await server.state()).peers.find((p) => p.name === 'bob')!.subscriptions)}`,
+      );
+    });
     const got = window();
     // Loopback can drop a packet in a burst; the viewer NACKs and the SFU resends it. So: no gap
     // once retransmissions are counted, and no jump at the switch.
     const span = offset(got.at(-1)!);
-    for (let d = 0; d <= span; d++) assert.ok(got.some((p) => offset(p) === d), `seq ${(base + d) & 0xffff} received (continuous across the switch)`);
+    for (let d = 0; d <= span; d++)
+      assert.ok(
+        got.some((p) => offset(p) === d),
+        `seq ${(base + d) & 0xffff} received (continuous across the switch)`,
+      );
     assert.equal(span + 1, got.length, 'one packet per sequence number, no jump');
     const widths = got.map(frameWidth).filter((w) => w > 0);
     assert.ok(widths.includes(160), `keyframes of layer q arrive after the switch: ${[...new Set(widths)]}`);
@@ -122,8 +142,14 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     }
     const firstQ = frames.findIndex((f) => f.layer === 'q key');
     const shown = frames.map((f) => `${f.seq}:${f.layer}`).join(' ');
-    assert.ok(frames.slice(0, firstQ).every((f) => f.layer.startsWith('f')), `layer f before the q keyframe: ${shown}`);
-    assert.ok(frames.slice(firstQ).every((f) => f.layer.startsWith('q')), `nothing but layer q from its keyframe on: ${shown}`);
+    assert.ok(
+      frames.slice(0, firstQ).every((f) => f.layer.startsWith('f')),
+      `layer f before the q keyframe: ${shown}`,
+    );
+    assert.ok(
+      frames.slice(firstQ).every((f) => f.layer.startsWith('q')),
+      `nothing but layer q from its keyframe on: ${shown}`,
+    );
     const sub = (await server.state()).peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
     assert.ok(sub.layerSwitches >= 2, `switches: ${sub.layerSwitches}`);
     console.log(`simulcast: f -> q on a 120 px tile; ${sub.layerSwitches} switches, seq continuous over ${got.length} packets`);
@@ -134,7 +160,7 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
     await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'bob')?.subscriptions[0]?.layer === 'f', 4000, 'layer f again');
   });
 
-  it('a subscriber\'s REMB estimate picks its layer, and the publisher gets a REMB summary', async () => {
+  it("a subscriber's REMB estimate picks its layer, and the publisher gets a REMB summary", async () => {
     const rembsAtPublisher: number[] = [];
     const { unSubscribe } = pub.pc.dtlsTransports[0]!.onRtcp.subscribe((packet) => {
       if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback.count === PSFB_REMB) {
@@ -153,7 +179,10 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
       await waitFor(() => rembsAtPublisher.length > 0, 3000, 'a REMB at the publisher');
       assert.equal(rembsAtPublisher.at(-1), 150_000);
       const alice = (await server.state()).peers.find((p) => p.name === 'alice')!;
-      assert.ok(alice.tracks.some((t) => t.rembSentBps === 150_000), 'state shows the REMB sent');
+      assert.ok(
+        alice.tracks.some((t) => t.rembSentBps === 150_000),
+        'state shows the REMB sent',
+      );
       // Plenty of bandwidth: back up to the tile's layer, and the summary follows.
       await sendRemb(20_000_000);
       // Up for bandwidth waits until the last switch is 4 s old (no flapping near a layer's bitrate).

@@ -62,7 +62,10 @@ describe('static file serving is safe from path traversal', () => {
     assert.ok(!body.includes('"name": "facecast"'), `${JSON.stringify(target)} leaked the project's package.json`);
     assert.ok(r.status !== 0, `${JSON.stringify(target)}: no HTTP response`);
     if (r.status === 200 && r.body.length > 0) {
-      assert.ok(inside.some((f) => r.body.equals(f)), `${JSON.stringify(target)}: a 200 must be a file inside the roots, got ${body.slice(0, 200)}`);
+      assert.ok(
+        inside.some((f) => r.body.equals(f)),
+        `${JSON.stringify(target)}: a 200 must be a file inside the roots, got ${body.slice(0, 200)}`,
+      );
     }
   };
 
@@ -192,7 +195,12 @@ describe('static file serving is safe from path traversal', () => {
     );
     const prefix = fc.constantFrom('/', '/models/human/', '/models/face-api/', '/wasm/tfjs/', '/vendor/mediapipe-face/', '/sub/', '//');
     const target = fc
-      .tuple(prefix, fc.array(segment, { minLength: 1, maxLength: 12 }), fc.constantFrom('secret.txt', 'package.json', 'etc/passwd', '', 'index.html'), fc.constantFrom('/', '%2f', '%5c', '\\'))
+      .tuple(
+        prefix,
+        fc.array(segment, { minLength: 1, maxLength: 12 }),
+        fc.constantFrom('secret.txt', 'package.json', 'etc/passwd', '', 'index.html'),
+        fc.constantFrom('/', '%2f', '%5c', '\\'),
+      )
       .map(([p, segs, leaf, sep]) => p + [...segs, leaf].join(sep));
     await fc.assert(
       fc.asyncProperty(target, async (t) => {

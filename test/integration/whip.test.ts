@@ -5,16 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  MediaStreamTrack,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  useAbsSendTime,
-  useNACK,
-  usePLI,
-  useSdesMid,
-  type RtpPacket,
-} from 'werift';
+import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, useAbsSendTime, useNACK, usePLI, useSdesMid, type RtpPacket } from 'werift';
 import type { FacecastServer } from '../../src/server/facecast.js';
 import { fakeOffer } from '../helpers/sdp.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
@@ -130,7 +121,6 @@ class WhepViewer {
   }
 }
 
-
 describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
   let server: FacecastServer;
   const closers: (() => Promise<void>)[] = [];
@@ -156,7 +146,7 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
     await waitFor(() => pub.pc.connectionState === 'connected', 10_000, 'WHIP publisher connected');
     pub.start();
 
-    const state = async () => (await server.state());
+    const state = async () => await server.state();
     await waitFor(async () => (await state()).peers.find((p) => p.name === 'cam1')?.tracks.length === 1, 5000, 'the WHIP track to be published');
     const whipPeer = (await state()).peers.find((p) => p.name === 'cam1')!;
     assert.equal(whipPeer.room, 'studio');
@@ -189,7 +179,12 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
     const recvonly = 'm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:96 VP8/90000';
     const nobody = await fetch(server.url + '/whep/studio/nobody', { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: fakeOffer(recvonly) });
     assert.equal(nobody.status, 404, 'WHEP of a publisher not in the room');
-    assert.equal((await fetch(server.url + '/whip/studio/' + created.location.split('/')[3], { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: fakeOffer(recvonly) })).status, 405, 'POST on a WHIP session');
+    assert.equal(
+      (await fetch(server.url + '/whip/studio/' + created.location.split('/')[3], { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: fakeOffer(recvonly) }))
+        .status,
+      405,
+      'POST on a WHIP session',
+    );
 
     // DELETE ends each session; a second DELETE finds nothing.
     for (const loc of [watched.location, one.created.location, created.location]) {
@@ -269,8 +264,7 @@ describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
   });
 
   it('refuses bad requests with the right status and a text body', async () => {
-    const post = (path: string, body: BodyInit | undefined, type = 'application/sdp') =>
-      fetch(server.url + path, { method: 'POST', headers: { 'content-type': type }, body });
+    const post = (path: string, body: BodyInit | undefined, type = 'application/sdp') => fetch(server.url + path, { method: 'POST', headers: { 'content-type': type }, body });
     const expect = async (res: Response, status: number, what: string) => {
       const text = await res.text();
       assert.equal(res.status, status, `${what}: ${res.status} ${text}`);

@@ -57,15 +57,18 @@ describe('room worker threads (--workers 2)', () => {
     const state = await server.state();
     assert.deepEqual(state.rooms.map((r) => r.name).sort(), ['wa', 'wb']);
     assert.equal(state.peers.length, 2);
-    assert.ok(state.peers.every((p) => p.packetsIn > 0 && p.packetsOut > 0), 'packets in and out on both');
+    assert.ok(
+      state.peers.every((p) => p.packetsIn > 0 && p.packetsOut > 0),
+      'packets in and out on both',
+    );
   });
 
-  it('a second participant of a room goes to that room\'s worker', async () => {
+  it("a second participant of a room goes to that room's worker", async () => {
     const viewer = new TestClient(server.url);
     try {
       await viewer.join('wa', 'carol');
       await viewer.connect('recvonly');
-      await waitFor(() => viewer.received.length > 30, 8000, 'alice\'s video at carol');
+      await waitFor(() => viewer.received.length > 30, 8000, "alice's video at carol");
       const state = await server.state();
       assert.deepEqual(state.rooms.find((r) => r.name === 'wa')?.participants.length, 2, 'both in one room (one worker)');
     } finally {
@@ -73,7 +76,7 @@ describe('room worker threads (--workers 2)', () => {
     }
   });
 
-  it('/metrics sums the workers and shows each worker\'s load', async () => {
+  it("/metrics sums the workers and shows each worker's load", async () => {
     const text = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(text, /facecast_worker_busy_seconds_total\{worker="0"\} [\d.e-]+/);
     assert.match(text, /facecast_worker_busy_seconds_total\{worker="1"\} [\d.e-]+/);
@@ -83,7 +86,7 @@ describe('room worker threads (--workers 2)', () => {
     const inState = state.peers.reduce((n, p) => n + p.packetsIn, 0);
     assert.ok(received > 100 && Math.abs(received - inState) < inState * 0.5 + 200, `packets received ${received} ~ state ${inState}`);
     assert.match(text, /^facecast_participants 2$/m, 'gauges summed over workers');
-    assert.match(text, /^process_cpu_seconds_total /m, 'the main process\'s own metrics too');
+    assert.match(text, /^process_cpu_seconds_total /m, "the main process's own metrics too");
   });
 
   it('WHIP through a worker: 201 with an answer, DELETE ends it', async () => {
@@ -106,7 +109,7 @@ describe('room worker threads (--workers 2)', () => {
     await waitFor(() => a.client.messages.some((m) => m.type === 'error' && m.code === 'internal'), 5000, 'alice told');
     await waitFor(() => a.client.ws.readyState === a.client.ws.CLOSED, 5000, 'alice disconnected');
     const bBefore = b.client.received.length;
-    await waitFor(() => b.client.received.length > bBefore + 60, 5000, 'bob\'s echo going on');
+    await waitFor(() => b.client.received.length > bBefore + 60, 5000, "bob's echo going on");
     assert.equal(server.workers!.crashes, 1);
     // The room can be joined again: on the replacement worker.
     const again = new EchoCall(server.url);

@@ -16,7 +16,22 @@ describe('facecast/client types', () => {
   it('an app importing facecast/client type-checks (strict, NodeNext) and a wrong event name does not', () => {
     assert.ok(existsSync(path.join(root, 'dist/client/web/client/index.d.ts')), 'dist/client built (npm run build)');
     const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
-    const args = ['--ignoreConfig', '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom', '--skipLibCheck', '--types', 'node'];
+    const args = [
+      '--ignoreConfig',
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2022,dom',
+      '--skipLibCheck',
+      '--types',
+      'node',
+    ];
     const ok = spawnSync(process.execPath, [tsc, ...args, 'test/fixtures/client-consumer.ts'], { cwd: root, encoding: 'utf8' });
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
     // Without the @ts-expect-error line, the wrong event name must fail to compile.

@@ -20,7 +20,18 @@ describe('serve flags', () => {
 
   it('reads flags, with env as fallback', () => {
     const c = parseServeArgs(
-      ['--port', '9000', '--ice-server', 'stun:stun.example.org:3478', '--ice-server', 'turn:u:p@turn.example.org:3478?transport=udp', '--rtc-ports', '40000-40100', '--public-ip', '203.0.113.5'],
+      [
+        '--port',
+        '9000',
+        '--ice-server',
+        'stun:stun.example.org:3478',
+        '--ice-server',
+        'turn:u:p@turn.example.org:3478?transport=udp',
+        '--rtc-ports',
+        '40000-40100',
+        '--public-ip',
+        '203.0.113.5',
+      ],
       { FACECAST_HOST: '0.0.0.0', FACECAST_LOG_LEVEL: 'warn' },
     );
     assert.ok(c !== 'help');
@@ -28,10 +39,7 @@ describe('serve flags', () => {
     assert.equal(c.host, '0.0.0.0');
     assert.equal(c.logLevel, 'warn');
     assert.equal(c.ice.interfaceAddress, undefined, 'all interfaces when not on loopback');
-    assert.deepEqual(c.ice.iceServers, [
-      { urls: 'stun:stun.example.org:3478' },
-      { urls: 'turn:turn.example.org:3478?transport=udp', username: 'u', credential: 'p' },
-    ]);
+    assert.deepEqual(c.ice.iceServers, [{ urls: 'stun:stun.example.org:3478' }, { urls: 'turn:turn.example.org:3478?transport=udp', username: 'u', credential: 'p' }]);
     assert.deepEqual(c.ice.portRange, [40000, 40100]);
     assert.equal(c.publicIp, '203.0.113.5');
   });
@@ -48,7 +56,11 @@ describe('serve flags', () => {
       ['--nope'],
     ];
     for (const args of bad) {
-      assert.throws(() => parseServeArgs(args, {}), (e: unknown) => e instanceof ConfigError && !e.message.includes('\n'), args.join(' '));
+      assert.throws(
+        () => parseServeArgs(args, {}),
+        (e: unknown) => e instanceof ConfigError && !e.message.includes('\n'),
+        args.join(' '),
+      );
     }
   });
 
@@ -88,7 +100,15 @@ describe('--config FILE (JSON)', () => {
   it('reads every setting, and flags and env override it', () => {
     const f = file(
       'ok.json',
-      JSON.stringify({ port: 9000, host: '127.0.0.2', iceServers: ['stun:stun.example:3478'], maxRoomSize: 4, allowOrigins: ['https://app.example'], iceTimeout: 12, logLevel: 'warn' }),
+      JSON.stringify({
+        port: 9000,
+        host: '127.0.0.2',
+        iceServers: ['stun:stun.example:3478'],
+        maxRoomSize: 4,
+        allowOrigins: ['https://app.example'],
+        iceTimeout: 12,
+        logLevel: 'warn',
+      }),
     );
     const c = parse(['--config', f]);
     assert.equal(c.port, 9000);

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
-import {
-  FRAME_HEIGHT,
-  FRAME_WIDTH,
-  I420_FRAME_BYTES,
-  Y4M_FRAME_HEADER,
-  Y4M_HEADER,
-  ensureFaceY4m,
-  rgbaToI420,
-  y4mByteLength,
-} from '../helpers/face-fixture.js';
+import { FRAME_HEIGHT, FRAME_WIDTH, I420_FRAME_BYTES, Y4M_FRAME_HEADER, Y4M_HEADER, ensureFaceY4m, rgbaToI420, y4mByteLength } from '../helpers/face-fixture.js';
 
 test('rgbaToI420 maps black/white/red to BT.601 limited range', () => {
   const px = (r: number, g: number, b: number) => new Uint8Array([r, g, b, 255, r, g, b, 255, r, g, b, 255, r, g, b, 255]);

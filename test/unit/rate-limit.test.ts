@@ -8,7 +8,11 @@ describe('MessageRateLimiter (token bucket, fake clock)', () => {
     const limiter = new MessageRateLimiter(10, 20, () => now);
     const verdicts = Array.from({ length: 25 }, () => limiter.take());
     assert.equal(verdicts.filter((v) => v.accept).length, 20, 'the burst');
-    assert.deepEqual(verdicts.slice(20).map((v) => v.warn), [true, false, false, false, false], 'one warning');
+    assert.deepEqual(
+      verdicts.slice(20).map((v) => v.warn),
+      [true, false, false, false, false],
+      'one warning',
+    );
     now += 500; // 5 tokens back
     assert.equal(Array.from({ length: 8 }, () => limiter.take()).filter((v) => v.accept).length, 5);
     now += 600;

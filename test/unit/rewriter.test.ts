@@ -16,8 +16,14 @@ describe('RtpRewriter', () => {
   it('wraps sequence numbers and timestamps around', () => {
     const r = new RtpRewriter(90000, 0xfffe, 0xfffffff0);
     const out = [0, 1, 2, 3].map((i) => r.rewrite(A, 10 + i, 100 + i * 3000, i * 33)!);
-    assert.deepEqual(out.map((o) => o.seq), [0xfffe, 0xffff, 0, 1]);
-    assert.deepEqual(out.map((o) => o.timestamp), [0xfffffff0, 2984, 5984, 8984]);
+    assert.deepEqual(
+      out.map((o) => o.seq),
+      [0xfffe, 0xffff, 0, 1],
+    );
+    assert.deepEqual(
+      out.map((o) => o.timestamp),
+      [0xfffffff0, 2984, 5984, 8984],
+    );
   });
 
   it('handles the source itself wrapping', () => {

@@ -55,7 +55,7 @@ describe('RtpWriter (the forwarding fast path)', () => {
     );
   });
 
-  it('abs-send-time from Unix ms equals werift\'s from NTP time (NTP\'s epoch offset is a multiple of 64 s)', () => {
+  it("abs-send-time from Unix ms equals werift's from NTP time (NTP's epoch offset is a multiple of 64 s)", () => {
     fc.assert(
       fc.property(fc.double({ min: 1.6e12, max: 2.2e12, noNaN: true }), (ms) => {
         assert.equal(absSendTime(ms), serializeAbsSendTime(ntpFromUnixMs(ms)).readUIntBE(0, 3));
@@ -65,7 +65,7 @@ describe('RtpWriter (the forwarding fast path)', () => {
     assert.equal(ntpFromUnixMs(Date.UTC(2026, 0, 1) + 500), (3_976_214_400n << 32n) | (1n << 31n));
   });
 
-  it('hands werift\'s sender reports the NTP time of the last packet sent', () => {
+  it("hands werift's sender reports the NTP time of the last packet sent", () => {
     const sender = fakeSender('0', EXTS);
     const writer = new RtpWriter(asSender(sender));
     writer.lastSentMs = Date.UTC(2026, 0, 1) + 500;
@@ -74,7 +74,7 @@ describe('RtpWriter (the forwarding fast path)', () => {
     assert.equal(sender.ntpTimestamp, (3_976_214_400n << 32n) | (1n << 31n));
   });
 
-  it('declines what it cannot write (a two-byte extension id), so werift\'s path takes the packet', () => {
+  it("declines what it cannot write (a two-byte extension id), so werift's path takes the packet", () => {
     const sender = fakeSender('0', [{ id: 15, uri: RTP_EXTENSION_URI.absSendTime }]);
     assert.equal(new RtpWriter(asSender(sender)).header({ ssrc: 1, payloadType: 96, seq: 1, timestamp: 1, marker: false }, Date.now(), false), null);
   });

@@ -32,8 +32,21 @@ const peer = (id: string, name: string, subscriptions: ServerState['peers'][numb
 describe('facecast state table', () => {
   it('shows every peer, its subscriptions with layer and estimate, and the totals', () => {
     const sub = {
-      trackId: 't1', publisherId: 'bbbb', kind: 'video', ssrc: 42, layer: 'h', layerSwitches: 2,
-      packetsOut: 20_000, bytesOut: 1, keyframeRequestsIn: 0, nacksIn: 0, nacksAnswered: 0, retransmissions: 1, nackMisses: 0, keyframesForLoss: 0, estimateBps: 512_000,
+      trackId: 't1',
+      publisherId: 'bbbb',
+      kind: 'video',
+      ssrc: 42,
+      layer: 'h',
+      layerSwitches: 2,
+      packetsOut: 20_000,
+      bytesOut: 1,
+      keyframeRequestsIn: 0,
+      nacksIn: 0,
+      nacksAnswered: 0,
+      retransmissions: 1,
+      nackMisses: 0,
+      keyframesForLoss: 0,
+      estimateBps: 512_000,
     };
     const text = renderStateTable({ uptimeMs: 5_000, rooms: [{ name: 'lobby', participants: ['aaaa', 'bbbb'] }], peers: [peer('aaaa', 'alice', [sub]), peer('bbbb', 'bob', [])] });
     const lines = text.split('\n');

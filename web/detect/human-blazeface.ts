@@ -11,7 +11,7 @@
  * /wasm/tfjs/, so the JS glue and the .wasm binaries match.
  */
 import { Human, type Config } from '@vladmandic/human';
-import { type DetectorOptions, type Face, type FaceDetector, type Point } from './detector.js';
+import type { DetectorOptions, Face, FaceDetector, Point } from './detector.js';
 
 /** tfjs calls we make through human.tf (typed `any` by human). */
 interface TfRuntime {
@@ -98,8 +98,14 @@ export function createHumanBlazeFace(options: DetectorOptions): FaceDetector {
       if (threads > 0) tf.setThreadsCount(threads);
       await human.init();
       if (tf.getBackend() !== 'wasm') throw new Error(`tfjs wasm backend failed to initialize (got ${tf.getBackend() || 'none'})`);
-      const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT').catch(() => false);
-      const mt = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT').catch(() => false);
+      const simd = await tf
+        .env()
+        .getAsync('WASM_HAS_SIMD_SUPPORT')
+        .catch(() => false);
+      const mt = await tf
+        .env()
+        .getAsync('WASM_HAS_MULTITHREAD_SUPPORT')
+        .catch(() => false);
       backend = `wasm${simd ? '+simd' : ''}${mt && threads !== 1 ? `+threads(${threads || 'auto'})` : ''}`;
       await human.load();
       // Human logs a failed model fetch and carries on; make it a load error.
@@ -120,7 +126,15 @@ export function createHumanBlazeFace(options: DetectorOptions): FaceDetector {
       // Pad bottom/right to a square so the 256x256 model input keeps the aspect
       // ratio; box coordinates stay in frame pixels.
       const side = Math.max(width, height);
-      const input = side === width && side === height ? batch : tf.pad(batch, [[0, 0], [0, side - height], [0, side - width], [0, 0]]);
+      const input =
+        side === width && side === height
+          ? batch
+          : tf.pad(batch, [
+              [0, 0],
+              [0, side - height],
+              [0, side - width],
+              [0, 0],
+            ]);
       let result;
       try {
         result = await human.detect(input as never);

@@ -88,11 +88,7 @@ const debug: RoomDebug = {
 };
 window.facecastRoom = debug;
 
-const statusLine = new StatusLine<StatusKey>(
-  $('status'),
-  ['room', 'server', 'camera', 'microphone', 'detector', 'signaling', 'connection'],
-  debug,
-);
+const statusLine = new StatusLine<StatusKey>($('status'), ['room', 'server', 'camera', 'microphone', 'detector', 'signaling', 'connection'], debug);
 const setStatus = (key: StatusKey, text: string | null, error = false) => statusLine.set(key, text, error);
 
 const grid = new RoomGrid($('grid'), {

@@ -119,7 +119,13 @@ function fail(err: unknown): void {
   setStatus(`watching failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
-document.addEventListener('click', () => grid.querySelectorAll('video').forEach((v) => (v.muted = false)), { once: true });
+document.addEventListener(
+  'click',
+  () => {
+    for (const v of grid.querySelectorAll('video')) v.muted = false;
+  },
+  { once: true },
+);
 
 setInterval(() => {
   debug.tiles = [...grid.querySelectorAll<HTMLVideoElement>('video')].map((v) => ({
