@@ -14,6 +14,7 @@ import type { InboundTrack, PacketSink } from './inbound-track.js';
 import { PacketCache } from './packet-cache.js';
 import { RtpRewriter } from './rewriter.js';
 import { RtpWriter } from './rtp-writer.js';
+import { selectLayer } from './layer-selector.js';
 import { Vp8Munger } from './vp8-munger.js';
 import { PSFB_FIR, PSFB_PLI, PSFB_REMB, senderInternals, type SenderInternals } from './werift.js';
 
@@ -52,24 +53,12 @@ interface SentPacket {
   payload: Buffer;
 }
 
-/** Simulcast layers from low to high: by keyframe height once known, else by rid (q < h < f). */
-const RID_ORDER = ['q', 'h', 'f'];
-function layerRank(t: InboundTrack): number {
-  if (t.height > 0) return t.height;
-  const i = RID_ORDER.indexOf(t.rid ?? '');
-  return i < 0 ? 0 : -3 + i; // unknown sizes rank below known ones, in rid order
-}
-
 /** Loss (fraction, from the subscriber's receiver reports) above which a layer steps down. */
 const CONGESTED_LOSS = 0.1;
 /** How long a congested subscriber stays one layer down. */
 const CONGESTION_HOLD_MS = 5000;
 /** A REMB older than this no longer counts (browsers send one about every second). */
 const ESTIMATE_TTL_MS = 5000;
-/** Going up a layer for bandwidth waits this long after the previous switch. */
-const UPSWITCH_HOLD_MS = 4000;
-/** Share of the estimate a layer may use (headroom for audio, RTCP, retransmissions). */
-const ESTIMATE_USE = 0.85;
 /**
  * A packet the SFU never had, NACKed again this long after the first time (the publisher
  * did not resend it in time either): ask the publisher for a keyframe.
@@ -177,29 +166,26 @@ export class Forwarder implements PacketSink {
     this.chooseLayer();
   }
 
-  /** Pick the layer for the tile size and the subscriber's loss; switch at that layer's keyframe. */
+  /** Pick the layer (layer-selector.ts) for the tile size, the estimate and the loss; switch at that layer's keyframe. */
   private chooseLayer(): void {
     // Layers the publisher is sending now (it drops the top ones when short of bandwidth or CPU).
     const live = this.layers.filter((l) => l.isActive);
-    if (this.closed || live.length === 0 || (live.length === 1 && live[0] === (this.target ?? this.source))) return;
-    live.sort((a, b) => layerRank(a) - layerRank(b));
-    let i = live.findIndex((l) => l.height >= this.maxHeight);
-    if (i < 0) i = live.length - 1;
-    const tileIndex = i;
-    // The subscriber's estimate: the largest layer (up to the tile's) whose bitrate fits.
-    const estimate = this.estimateBps;
-    if (estimate !== null) while (i > 0 && live[i]!.bitrateBps > estimate * ESTIMATE_USE) i--;
+    const current = this.target ?? this.source;
+    if (this.closed || live.length === 0 || (live.length === 1 && live[0] === current)) return;
     const now = performance.now();
-    if (now < this.congestedUntil) i = Math.max(0, i - 1);
-    // Every switch costs a keyframe: going up for bandwidth (not for a bigger tile) waits
-    // until the last switch is a few seconds old, so an estimate near a layer's bitrate
-    // does not flap between layers.
-    const current = live.indexOf(this.target ?? this.source);
-    if (estimate !== null && current >= 0 && i > current && i <= tileIndex && now - this.lastLayerChangeAt < UPSWITCH_HOLD_MS && this.maxHeightChangedAt < this.lastLayerChangeAt) {
-      i = current;
-    }
-    if (live[i] !== (this.target ?? this.source)) this.lastLayerChangeAt = now;
-    this.switchLayer(live[i]!);
+    const next = selectLayer({
+      live,
+      current,
+      maxHeight: this.maxHeight,
+      estimateBps: this.estimateBps,
+      congested: now < this.congestedUntil,
+      now,
+      lastLayerChangeAt: this.lastLayerChangeAt,
+      maxHeightChangedAt: this.maxHeightChangedAt,
+    });
+    if (!next) return;
+    if (next !== current) this.lastLayerChangeAt = now;
+    this.switchLayer(next);
   }
 
   private switchLayer(layer: InboundTrack): void {
