@@ -3,7 +3,8 @@
  * The browser side is `facecast/client`.
  */
 export { createFacecast, Facecast, FacecastError } from './server/facecast.js';
-export type { Authorize, AuthorizeRequest, AuthorizeResult, FacecastOptions, RoomInfo, ServerState } from './server/facecast.js';
+export type { FacecastOptions, RoomInfo, ServerState } from './server/facecast.js';
+export type { Authorize, AuthorizeRequest, AuthorizeResult } from './server/auth.js';
 export type { FacecastEventMap, FacecastEventName } from './server/sfu-host.js';
 export type { ParticipantRef, PublicationRef } from './sfu/room.js';
 export type { RecordingStatus } from './sfu/recorder.js';

@@ -7,6 +7,9 @@
  *   facecast.on('participant-joined', ({ room, participant }) => ...);
  *   await facecast.listen();                      // its own HTTP(S) server, with the app
  *   facecast.attach(server, { path: '/facecast' }); // or: on your http/https/Express server
+ *
+ * (Over 400 lines on purpose: the public class, and the request and upgrade paths that
+ * listen() and attach() share; admission is in auth.ts, the HTTP policy in server.ts.)
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -20,38 +23,20 @@ import { MAX_MESSAGE_BYTES, parseClientMessage } from '../protocol/messages.js';
 import { installIceGuard } from '../sfu/ice-guard.js';
 import type { Participant } from '../sfu/participant.js';
 import type { RecordingStatus } from '../sfu/recorder.js';
-import { AuthError, verifyToken, type Grant, type RoomClaims } from './auth.js';
+import { type Admission, type Authorize, admit, type Grant } from './auth.js';
+
+export type { Authorize, AuthorizeRequest, AuthorizeResult } from './auth.js';
 import { ConfigError, resolveSettings, type FacecastSettings, type ServerConfig } from './config.js';
 import { type HttpRequestData, type HttpResponseData, jsonResponse, textResponse } from './http-data.js';
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
 import { ensureRecordDir, RECORDING_PATH } from './recording-api.js';
 import { LocalRoomHost, type RoomHost } from './room-host.js';
-import { originAllowed, SECURITY_HEADERS } from './server.js';
+import { hardenServer, originAllowed, SECURITY_HEADERS } from './server.js';
 import type { ControlOp, FacecastEventMap, HostState } from './sfu-host.js';
 import { guardSocket } from './socket-guard.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
 import { tlsCredentials } from './tls.js';
 import { WorkerPool } from './worker-pool.js';
-
-/** A client asking in: a signaling WebSocket (before it names its room) or a WHIP/WHEP offer. */
-export interface AuthorizeRequest {
-  kind: 'websocket' | 'whip' | 'whep';
-  /** The HTTP request: the WebSocket upgrade, or the WHIP/WHEP POST. */
-  req: IncomingMessage;
-  /** WHIP/WHEP: the room in the path. */
-  room?: string;
-}
-
-/**
- * Let the client in, with what it may do (unset fields: the room token's, else any room,
- * the name it asks for, publish and subscribe), or keep it out with a reason it is told.
- */
-export type AuthorizeResult =
-  | { allow: true; room?: string; identity?: string; canPublish?: boolean; canSubscribe?: boolean }
-  | { allow: false; reason: string; status?: 401 | 403 };
-
-/** `claims`: the verified room token when `authSecret` is set (a bad token never reaches the hook). */
-export type Authorize = (request: AuthorizeRequest, claims: RoomClaims | undefined) => AuthorizeResult | Promise<AuthorizeResult>;
 
 export interface FacecastOptions extends Partial<FacecastSettings> {
   /** Where log lines go (default: pino at `logLevel`, on stdout). */
@@ -106,7 +91,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
   private readonly startedAt = Date.now();
   private readonly mounts: Mount[];
   private readonly wss: WebSocketServer;
-  private readonly authorizeHook: Authorize | undefined;
+  private readonly admission: Admission;
   private readonly mounted: Mounted[] = [];
   private ownServer: Server | undefined;
   private closing: Promise<void> | undefined;
@@ -121,7 +106,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
   ) {
     super();
     this.log = opts.logger ?? pino({ level: config.logLevel });
-    this.authorizeHook = opts.authorize;
+    this.admission = { authSecret: config.authSecret, authorize: opts.authorize, log: this.log };
     installIceGuard(); // drop unauthenticated STUN and media from unvalidated addresses (see ice-guard.ts)
     if (config.record) ensureRecordDir(config.record); // here, so that a bad DIR stops the start with one line
     this.mounts = defaultMounts(config.webRoot);
@@ -383,7 +368,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const kind = m?.[1];
     if (req.method === 'POST' && (kind === 'whip' || kind === 'whep') && !RECORDING_PATH.test(path)) {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-      const verdict = await this.admit({ kind, req, room }, bearer);
+      const verdict = await admit(this.admission, { kind, req, room }, bearer);
       if (!verdict.ok) return textResponse(verdict.status, verdict.reason, { 'www-authenticate': 'Bearer realm="facecast"', 'access-control-allow-origin': '*' });
       grant = verdict.grant;
     }
@@ -392,40 +377,6 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const location = res.headers.location;
     if (prefix && typeof location === 'string' && location.startsWith('/')) res.headers.location = prefix + location;
     return res;
-  }
-
-  /** The room token (when `authSecret` is set), then the authorize hook (when given). */
-  private async admit(
-    request: AuthorizeRequest,
-    token: string | null | undefined,
-  ): Promise<{ ok: true; grant: Grant | undefined } | { ok: false; status: number; reason: string }> {
-    let claims: RoomClaims | undefined;
-    if (this.config.authSecret) {
-      try {
-        claims = await verifyToken(token, this.config.authSecret);
-      } catch (err) {
-        return { ok: false, status: 401, reason: err instanceof AuthError ? err.message : 'token check failed' };
-      }
-    }
-    const base: Grant | undefined = claims && { room: claims.room, identity: claims.identity, canPublish: claims.canPublish, canSubscribe: claims.canSubscribe };
-    if (!this.authorizeHook) return { ok: true, grant: base };
-    let verdict: AuthorizeResult;
-    try {
-      verdict = await this.authorizeHook(request, claims);
-    } catch (err) {
-      this.log.error({ err }, 'the authorize hook threw: client refused');
-      return { ok: false, status: 403, reason: 'not authorized' };
-    }
-    if (!verdict.allow) return { ok: false, status: verdict.status ?? 403, reason: verdict.reason };
-    return {
-      ok: true,
-      grant: {
-        room: verdict.room ?? base?.room ?? '*',
-        identity: verdict.identity ?? base?.identity,
-        canPublish: verdict.canPublish ?? base?.canPublish ?? true,
-        canSubscribe: verdict.canSubscribe ?? base?.canSubscribe ?? true,
-      },
-    };
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -441,7 +392,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       return;
     }
     const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
-    void this.admit({ kind: 'websocket', req }, token).then(async (verdict) => {
+    void admit(this.admission, { kind: 'websocket', req }, token).then(async (verdict) => {
       if (!verdict.ok) {
         log.info({ reason: verdict.reason }, 'WebSocket refused');
         const status = verdict.status === 401 ? '401 Unauthorized' : '403 Forbidden';
@@ -472,26 +423,6 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       this.host.openSession(ws, { id, grant, first: { data, parsed } }, room, plog, reqId);
     });
   }
-}
-
-/**
- * What facecast's own server gets (listen()): slow clients cut (headers within 10 s, the
- * whole request within 30 s, 60 s idle), and a request Node's parser refuses answered once.
- */
-function hardenServer(http: Server, log: Logger): void {
-  http.headersTimeout = 10_000;
-  http.requestTimeout = 30_000;
-  http.keepAliveTimeout = 5_000;
-  http.timeout = 60_000;
-  http.on('clientError', (err: Error & { code?: string }, socket) => {
-    log.debug({ err: err.message, code: err.code }, 'bad HTTP request');
-    if (!socket.writable || (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
-      socket.destroy();
-      return;
-    }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n`);
-  });
 }
 
 /** What the test helpers and benchmarks hold: a listening Facecast. */

@@ -3,7 +3,7 @@
  * Content-Security-Policy and security headers, the WebSocket origin check, and the CLI's
  * policy for errors nothing caught.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Logger } from 'pino';
 
 /**
@@ -61,4 +61,24 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[]):
 export function installProcessGuards(log: Logger): void {
   process.on('uncaughtException', (err, origin) => log.error({ err, origin }, 'uncaught exception in the main thread (logged; serving on)'));
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection in the main thread (logged; serving on)'));
+}
+
+/**
+ * What facecast's own server gets (listen()): slow clients cut (headers within 10 s, the
+ * whole request within 30 s, 60 s idle), and a request Node's parser refuses answered once.
+ */
+export function hardenServer(http: Server, log: Logger): void {
+  http.headersTimeout = 10_000;
+  http.requestTimeout = 30_000;
+  http.keepAliveTimeout = 5_000;
+  http.timeout = 60_000;
+  http.on('clientError', (err: Error & { code?: string }, socket) => {
+    log.debug({ err: err.message, code: err.code }, 'bad HTTP request');
+    if (!socket.writable || (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n`);
+  });
 }
