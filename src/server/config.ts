@@ -137,6 +137,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 export const flagOf = (o: OptionSpec): string => o.flag ?? kebab(o.key);
+const flagFor = (key: Key): string => flagOf(OPTIONS.find((o) => o.key === key)!);
 export const envOf = (o: OptionSpec): string => `FACECAST_${o.env ?? kebab(o.key).replace(/-/g, '_').toUpperCase()}`;
 
 export interface ServerConfig {
@@ -334,7 +335,7 @@ export function resolveSettings(raw: RawSettings): ServerConfig {
   const text = (key: Key): string | undefined => {
     const v = raw[key];
     if (v === undefined) return undefined;
-    if (Array.isArray(v)) throw new ConfigError(`--${flagOf(OPTIONS.find((o) => o.key === key)!)}: expected one value, not a list`);
+    if (Array.isArray(v)) throw new ConfigError(`--${flagFor(key)}: expected one value, not a list`);
     return String(v);
   };
   const list = (key: Key): string[] => {
@@ -343,7 +344,7 @@ export function resolveSettings(raw: RawSettings): ServerConfig {
     return Array.isArray(v) ? v.map(String) : [String(v)];
   };
   const whole = (key: Key, fallback: number, min: number, max: number): number => {
-    const flag = flagOf(OPTIONS.find((o) => o.key === key)!);
+    const flag = flagFor(key);
     const t = text(key) ?? String(fallback);
     const n = Number(t);
     if (!/^\d+$/.test(t) || n < min || n > max) throw new ConfigError(`--${flag}: "${t}" must be a whole number from ${min} to ${max}`);

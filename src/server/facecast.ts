@@ -29,7 +29,7 @@ export type { Authorize, AuthorizeRequest, AuthorizeResult } from './auth.js';
 import { ConfigError, resolveSettings, type FacecastSettings, type ServerConfig } from './config.js';
 import { type HttpRequestData, type HttpResponseData, jsonResponse, textResponse } from './http-data.js';
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
-import { ensureRecordDir, RECORDING_PATH } from './recording-api.js';
+import { ensureRecordDir } from './recording-api.js';
 import { LocalRoomHost, type RoomHost } from './room-host.js';
 import { hardenServer, originAllowed, SECURITY_HEADERS } from './server.js';
 import type { ControlOp, FacecastEventMap, HostState } from './sfu-host.js';
@@ -366,7 +366,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     };
     let grant: Grant | undefined;
     const kind = m?.[1];
-    if (req.method === 'POST' && (kind === 'whip' || kind === 'whep') && !RECORDING_PATH.test(path)) {
+    if (req.method === 'POST' && (kind === 'whip' || kind === 'whep')) {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const verdict = await admit(this.admission, { kind, req, room }, bearer);
       if (!verdict.ok) return textResponse(verdict.status, verdict.reason, { 'www-authenticate': 'Bearer realm="facecast"', 'access-control-allow-origin': '*' });

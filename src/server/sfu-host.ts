@@ -66,10 +66,10 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
   constructor(
     private readonly config: ServerConfig,
     private readonly log: Logger,
-    opts: { defaultMetrics?: boolean; onRoomGone?: (name: string) => void } = {},
+    opts: { defaultMetrics?: boolean } = {},
   ) {
     super();
-    this.rooms = new Rooms(config.limits, opts.onRoomGone);
+    this.rooms = new Rooms(config.limits);
     const emit = (e: HostEvent) => this.emit('event', e);
     this.rooms.on('room-created', (room) => emit({ name: 'room-created', data: { room } }));
     this.rooms.on('room-closed', (room) => emit({ name: 'room-closed', data: { room } }));
@@ -109,8 +109,8 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
   }
 
   async control(c: ControlOp): Promise<ControlResult> {
-    const room = this.rooms.get(c.room);
     if (c.op === 'recording') return recordingControl(this.rooms, this.recordings, this.log, c.verb, c.room, c.name);
+    const room = this.rooms.get(c.room);
     if (!room) return { status: 404, body: { error: `no room "${c.room}"` } };
     if (c.op === 'close-room') {
       await Promise.all(room.participants.map((p) => p.close('room closed by the server')));

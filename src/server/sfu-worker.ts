@@ -49,10 +49,8 @@ process.on('uncaughtException', (err, origin) => {
 });
 installIceGuard();
 let lastSeq = 0;
-const host = new SfuHost(config, log, {
-  defaultMetrics: false,
-  onRoomGone: (room) => post({ t: 'room-gone', room, seq: lastSeq }),
-});
+const host = new SfuHost(config, log, { defaultMetrics: false });
+host.rooms.on('room-closed', (room) => post({ t: 'room-gone', room, seq: lastSeq }));
 host.on('event', (event) => post({ t: 'event', event }));
 
 // Per-worker load at /metrics: busy time of this thread's event loop (its CPU share).

@@ -5,7 +5,7 @@ import { allowsRoom, type Grant } from './auth.js';
 import { MessageRateLimiter } from './rate-limit.js';
 import { SfuError } from '../sfu/errors.js';
 import type { Participant } from '../sfu/participant.js';
-import type { Room, RoomEvents, Rooms } from '../sfu/room.js';
+import type { RoomEvents, Rooms } from '../sfu/room.js';
 
 /** Replace the address of host candidates (in SDP or a candidate line) with the announced public IP. */
 export function announceAddress(text: string, publicIp: string | undefined): string {
@@ -173,12 +173,11 @@ export class SignalingSession {
       if (who.id !== p.id) this.send({ type: 'participant-joined', participant: who });
     };
     const left = (who: RoomEvents['participant-left'][0]) => this.send({ type: 'participant-left', participant: who });
-    const r: Room = room;
-    r.on('participant-joined', joined);
-    r.on('participant-left', left);
+    room.on('participant-joined', joined);
+    room.on('participant-left', left);
     this.leaveRoom = () => {
-      r.off('participant-joined', joined);
-      r.off('participant-left', left);
+      room.off('participant-joined', joined);
+      room.off('participant-left', left);
     };
   }
 

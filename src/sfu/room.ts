@@ -44,6 +44,7 @@ export interface RoomEvents {
 }
 
 const info = (p: Participant): ParticipantRef => ({ id: p.id, name: p.name });
+const publication = (p: Participant, track: InboundTrack, key: string): PublicationRef => ({ key, kind: track.kind, codec: track.mimeType, publisher: info(p) });
 
 /** Subscription key of a published track: stable across a publisher's reconnects. */
 function trackKey(publisherName: string, track: InboundTrack, ordinal: number): string {
@@ -136,7 +137,7 @@ export class Room extends EventEmitter<RoomEvents> {
     const groups = new Set([...keys.keys()].filter((t) => t.kind === track.kind).map((t) => t.group));
     const key = sibling ? sibling[1] : trackKey(p.name, track, groups.size);
     keys.set(track, key);
-    if (!sibling) this.emit('track-published', { key, kind: track.kind, codec: track.mimeType, publisher: info(p) });
+    if (!sibling) this.emit('track-published', publication(p, track, key));
     for (const member of this.members.values()) {
       if (member === p) {
         if (p.echo && track.kind === 'video') p.subscribe(track, p.name, key);
@@ -149,15 +150,12 @@ export class Room extends EventEmitter<RoomEvents> {
   private leave(p: Participant): void {
     if (this.members.get(p.id) !== p) return;
     this.members.delete(p.id);
-    const published = this.keysOf.get(p.id) ?? new Map<InboundTrack, string>();
-    const keys = [...new Set(published.values())];
+    // One key per published track (its simulcast layers share it), with its first layer.
+    const firstLayer = new Map<string, InboundTrack>();
+    for (const [track, key] of this.keysOf.get(p.id) ?? []) if (!firstLayer.has(key)) firstLayer.set(key, track);
+    const keys = [...firstLayer.keys()];
     this.keysOf.delete(p.id);
-    const seen = new Set<string>();
-    for (const [track, key] of published) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-      this.emit('track-unpublished', { key, kind: track.kind, codec: track.mimeType, publisher: info(p) });
-    }
+    for (const [key, track] of firstLayer) this.emit('track-unpublished', publication(p, track, key));
     // Keep the leaver's tracks on subscribers briefly: the same name may come back.
     const timer = setTimeout(() => {
       this.departures.delete(timer);
@@ -188,11 +186,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
   private readonly rooms = new Map<string, Room>();
   readonly limits: RoomLimits;
 
-  constructor(
-    limits: Partial<RoomLimits> = {},
-    /** Called when a room's last participant left and the room is gone. */
-    private readonly onRoomGone?: (name: string) => void,
-  ) {
+  constructor(limits: Partial<RoomLimits> = {}) {
     super();
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
@@ -241,7 +235,6 @@ export class Rooms extends EventEmitter<RoomsEvents> {
 
   private drop(room: Room): void {
     this.rooms.delete(room.name);
-    this.onRoomGone?.(room.name);
     this.emit('room-closed', room.name);
   }
 
