@@ -4,7 +4,8 @@
  * The browser opens one data channel labelled `facecast` on its peer connection
  * before its first offer. Over it, the publisher sends `faces` for frames it
  * published; the SFU relays each one to every subscriber of that participant
- * (the echo included), adding `from`, on the subscriber's own `facecast` channel.
+ * (and back to the publisher when its echo is on), adding `from` (the publisher's
+ * name), on the subscriber's own `facecast` channel.
  *
  * `frame` is the frame number stamped into the video itself (see web/framecode.ts),
  * so a subscriber can draw each result on exactly the frame it belongs to.
@@ -43,7 +44,7 @@ export const FacesUp = z.object({
 });
 export type FacesUp = z.infer<typeof FacesUp>;
 
-/** SFU -> subscriber: the same, tagged with the publishing participant's id. */
+/** SFU -> subscriber: the same, tagged with the publishing participant's name. */
 export const FacesDown = FacesUp.extend({ from: z.string().max(64) });
 export type FacesDown = z.infer<typeof FacesDown>;
 

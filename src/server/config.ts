@@ -9,9 +9,9 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import type { ForwardingMode } from '../sfu/forwarder.js';
+import type { ForwardingMode } from '../sfu/subscriptions/naive-forwarder.js';
 import type { RoomLimits } from '../sfu/room.js';
-import type { IceSettings } from '../sfu/werift.js';
+import type { IceSettings } from '../sfu/werift/config.js';
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
 
 /** Default room worker count: one per core. */

@@ -20,9 +20,9 @@ import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_MESSAGE_BYTES, parseClientMessage } from '../protocol/messages.js';
-import { installIceGuard } from '../sfu/ice-guard.js';
+import { installIceGuard } from '../sfu/werift/ice-guard.js';
 import type { Participant } from '../sfu/participant.js';
-import type { RecordingStatus } from '../sfu/recorder.js';
+import type { RecordingStatus } from '../sfu/recording/recorder.js';
 import { type Admission, type Authorize, admit, type Grant } from './auth.js';
 
 export type { Authorize, AuthorizeRequest, AuthorizeResult } from './auth.js';

@@ -8,8 +8,8 @@
  * once gone their final counts are folded into a running sum.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import type { ForwarderStats } from '../sfu/forwarder.js';
-import type { InboundTrack, InboundTrackStats } from '../sfu/inbound-track.js';
+import type { ForwarderStats } from '../sfu/subscriptions/forwarder.js';
+import type { InboundTrack, InboundTrackStats } from '../sfu/publications/inbound-track.js';
 import type { Participant } from '../sfu/participant.js';
 import type { Rooms } from '../sfu/room.js';
 
@@ -31,12 +31,6 @@ const IN_KEYS = ['packetsIn', 'bytesIn', 'keyframesIn', 'keyframeRequestsSent', 
 const OUT_KEYS = ['packetsOut', 'bytesOut', 'keyframeRequestsIn', 'nacksIn', 'nacksAnswered', 'retransmissions', 'nackMisses', 'keyframesForLoss'] as const;
 type InKey = (typeof IN_KEYS)[number];
 type OutKey = (typeof OUT_KEYS)[number];
-
-/** Sender fields werift keeps from the subscriber's receiver reports. */
-interface SenderReportStats {
-  rtt?: number;
-  remoteFractionLost?: number;
-}
 
 export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
@@ -106,9 +100,9 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
         if (!f) continue;
         liveForwarders.add(f);
         subsByKind[f.currentSource.kind]++;
-        const sender = f.sender as unknown as SenderReportStats;
-        if (typeof sender.rtt === 'number' && Number.isFinite(sender.rtt)) rtts.push(sender.rtt);
-        if (typeof sender.remoteFractionLost === 'number') losses.push(sender.remoteFractionLost);
+        const { rttS, fractionLost } = f.receiverReport;
+        if (rttS !== undefined) rtts.push(rttS);
+        if (fractionLost !== undefined) losses.push(fractionLost);
       }
     }
     // Gone since the last scrape: their counters are final now; fold them in.

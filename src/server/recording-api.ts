@@ -11,7 +11,8 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { jsonResponse, textResponse, type HttpRequestData, type HttpResponseData } from './http-data.js';
-import type { Recordings, RecordingStatus } from '../sfu/recorder.js';
+import type { RecordingStatus } from '../sfu/recording/recorder.js';
+import type { Recordings } from '../sfu/recording/recordings.js';
 import type { Rooms } from '../sfu/room.js';
 
 export const RECORDING_PATH = /^\/api\/rooms\/([^/?]+)\/participants\/([^/?]+)\/recording\/?$/;

@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ParseResult } from '../protocol/messages.js';
 import { Participant, type ParticipantSnapshot } from '../sfu/participant.js';
-import { Recordings, type RecordingStatus } from '../sfu/recorder.js';
+import type { RecordingStatus } from '../sfu/recording/recorder.js';
+import { Recordings } from '../sfu/recording/recordings.js';
 import { Rooms, type ParticipantRef, type PublicationRef } from '../sfu/room.js';
 import type { Grant } from './auth.js';
 import type { ServerConfig } from './config.js';
@@ -59,7 +60,7 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
   readonly rooms: Rooms;
   readonly metrics: Metrics;
   private readonly whip: WhipEndpoints;
-  /** --record DIR: every published camera is recorded (recorder.ts). */
+  /** --record DIR: every published camera is recorded (recording/recordings.ts). */
   readonly recordings: Recordings | undefined;
   private readonly participantOptions;
 
@@ -91,11 +92,8 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
 
   /** A signaling client on `ws` (its `welcome` already sent): a participant and its session. */
   openSession(ws: SessionSocket, start: SessionStart, log: Logger): Participant {
-    const participant = new Participant(start.id, this.participantOptions);
-    if (start.grant) {
-      participant.canPublish = start.grant.canPublish;
-      participant.canSubscribe = start.grant.canSubscribe;
-    }
+    const rights = start.grant ? { canPublish: start.grant.canPublish, canSubscribe: start.grant.canSubscribe } : {};
+    const participant = new Participant(start.id, { ...this.participantOptions, ...rights });
     this.add(participant);
     const opts = { publicIp: this.config.publicIp, grant: start.grant, maxMessageRate: this.config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE };
     new SignalingSession(ws, participant, this.rooms, log, opts, start.first);

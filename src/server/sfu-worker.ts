@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import { installIceGuard } from '../sfu/ice-guard.js';
+import { installIceGuard } from '../sfu/werift/ice-guard.js';
 import { textResponse } from './http-data.js';
 import { SfuHost } from './sfu-host.js';
 import type { SessionSocket } from './signaling.js';

@@ -17,7 +17,6 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { MAX_MESSAGE_BYTES, PARTICIPANT_NAME, ROOM_NAME } from '../protocol/messages.js';
 import { checkSdp, SfuError } from '../sfu/errors.js';
-import type { InboundTrack } from '../sfu/inbound-track.js';
 import { Participant, type ParticipantOptions } from '../sfu/participant.js';
 import type { Rooms } from '../sfu/room.js';
 import { textResponse, type HttpRequestData, type HttpResponseData } from './http-data.js';
@@ -67,21 +66,6 @@ class HttpError extends Error {
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
-  }
-}
-
-/** A WHEP viewer of one publisher: subscriptions to anyone else's tracks are ignored. */
-class OnePublisherViewer extends Participant {
-  constructor(
-    id: string,
-    opts: ParticipantOptions,
-    private readonly publisherName: string,
-  ) {
-    super(id, opts);
-  }
-
-  override subscribe(track: InboundTrack, streamId: string, key?: string) {
-    return streamId === this.publisherName ? super.subscribe(track, streamId, key) : undefined;
   }
 }
 
@@ -268,15 +252,18 @@ export class WhipEndpoints {
     }
 
     const id = randomUUID().slice(0, 8);
-    const participant =
-      kind === 'whep' && publisher !== undefined ? new OnePublisherViewer(id, this.ctx.participantOptions, publisher) : new Participant(id, this.ctx.participantOptions);
-    participant.fixedMedia = true;
+    const participant = new Participant(id, {
+      ...this.ctx.participantOptions,
+      fixedMedia: true,
+      // A WHIP client only publishes; with a token, a WHEP one only receives (the checks above).
+      ...(grant ? { canSubscribe: kind === 'whep' } : {}),
+      onlyPublisher: kind === 'whep' ? publisher : undefined,
+    });
     this.ctx.addParticipant(participant);
     const log = this.ctx.log.child({ peer: id, [kind]: room });
 
     let answer: string;
     try {
-      if (grant) participant.canSubscribe = kind === 'whep';
       this.ctx.rooms.join(participant, room, { name: grant?.identity ?? name ?? `${kind}-${id}` });
       await participant.handleOffer(sdp);
       if (kind === 'whep' && participant.subscriptionKeys.length === 0) {

@@ -27,7 +27,7 @@ export type ToWorker = { seq: number } & (
   | { t: 'state'; rid: number }
   | { t: 'metrics'; rid: number }
   | { t: 'shutdown'; rid: number }
-  /** Test hook (FacecastServer.crashWorkerForTest): throw from a timer, an uncaught error. */
+  /** Test hook (WorkerPool.crashWorkerForTest): throw from a timer, an uncaught error. */
   | { t: 'crash' }
 );
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { SfuError } from './errors.js';
-import type { InboundTrack } from './inbound-track.js';
+import type { InboundTrack } from './publications/inbound-track.js';
 import type { Participant } from './participant.js';
 
 export interface RoomLimits {
@@ -82,16 +82,16 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 
   /**
-   * Add a participant (name already set); a live member with the same name is replaced.
+   * Add a participant under `opts.name` (else its own); a live member with the same name is replaced.
    * Returns the others already there.
    */
-  join(p: Participant, echo: boolean): ParticipantRef[] {
-    const twin = [...this.members.values()].find((m) => m.name === p.name);
+  join(p: Participant, opts: { name?: string; echo?: boolean } = {}): ParticipantRef[] {
+    const name = opts.name ?? p.name;
+    const twin = [...this.members.values()].find((m) => m.name === name);
     if (!twin && this.members.size >= this.limits.maxRoomSize) {
       throw new SfuError('room-full', `room "${this.name}" is full (${this.limits.maxRoomSize} participants)`);
     }
-    p.room = this.name;
-    p.echo = echo;
+    p.joined(this.name, opts.name, opts.echo ?? false);
     this.members.set(p.id, p);
     this.keysOf.set(p.id, new Map());
     if (twin) void twin.close('replaced by a new connection with the same name');
@@ -115,7 +115,7 @@ export class Room extends EventEmitter<RoomEvents> {
 
   /** Turn a member's own echo on or off. */
   setEcho(p: Participant, enabled: boolean): void {
-    p.echo = enabled;
+    p.setEcho(enabled);
     for (const [track, key] of this.keysOf.get(p.id) ?? []) {
       if (track.kind !== 'video') continue;
       if (enabled) p.subscribe(track, p.name, key);
@@ -223,9 +223,8 @@ export class Rooms extends EventEmitter<RoomsEvents> {
       }
       this.emit('room-created', named);
     }
-    if (opts.name) p.name = opts.name;
     try {
-      const others = room.join(p, opts.echo ?? false);
+      const others = room.join(p, opts);
       return { room, others };
     } catch (err) {
       if (room.size === 0) this.drop(room);

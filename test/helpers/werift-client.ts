@@ -11,11 +11,12 @@ import {
   usePLI,
   useSdesMid,
   useSdesRTPStreamId,
+  type RTCIceCandidate,
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
 import WebSocket from 'ws';
-import { pinHeaderExtensionIds } from '../../src/sfu/werift.js';
+import { pinHeaderExtensionIds } from '../../src/sfu/werift/config.js';
 import { ServerMessage } from '../../src/protocol/messages.js';
 import { waitFor } from './server.js';
 
@@ -60,12 +61,33 @@ export class TestClient {
     });
     this.pc.onIceCandidate.subscribe((c) => {
       if (this.ws.readyState !== WebSocket.OPEN) return;
-      const json = c?.toJSON();
-      this.ws.send(JSON.stringify({ type: 'ice', candidate: json ? { candidate: json.candidate, sdpMid: json.sdpMid, sdpMLineIndex: json.sdpMLineIndex } : null }));
+      // werift gathers during setLocalDescription: candidates go after the offer or answer, as a browser sends them.
+      if (!this.describedOnce) {
+        this.heldCandidates.push(c);
+        return;
+      }
+      this.sendCandidate(c);
     });
     this.pc.onTrack.subscribe((track) => {
       if (opts.keep !== false) track.onReceiveRtp.subscribe((rtp) => this.received.push(rtp.clone()));
     });
+  }
+
+  /** Local candidates gathered before our first offer or answer went out. */
+  private readonly heldCandidates: (RTCIceCandidate | undefined)[] = [];
+  private describedOnce = false;
+
+  private sendCandidate(c: RTCIceCandidate | undefined): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const json = c?.toJSON();
+    this.ws.send(JSON.stringify({ type: 'ice', candidate: json ? { candidate: json.candidate, sdpMid: json.sdpMid, sdpMLineIndex: json.sdpMLineIndex } : null }));
+  }
+
+  /** Our offer or answer went out: the candidates held back follow it. */
+  private described(): void {
+    if (this.describedOnce) return;
+    this.describedOnce = true;
+    for (const c of this.heldCandidates.splice(0)) this.sendCandidate(c);
   }
 
   /** Open the socket, offer video (sendrecv, or recvonly for a viewer), wait until connected. */
@@ -81,6 +103,7 @@ export class TestClient {
     await this.pc.setLocalDescription(offer);
     this.watchPli();
     this.send({ type: 'offer', sdp: this.pc.localDescription!.sdp });
+    this.described();
     await waitFor(() => this.pc.connectionState === 'connected', 10_000, 'client connected');
   }
 
@@ -187,6 +210,7 @@ export class TestClient {
       await this.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
       await this.pc.setLocalDescription(await this.pc.createAnswer());
       this.send({ type: 'answer', sdp: this.pc.localDescription!.sdp });
+      this.described();
     } else if (m.type === 'ice' && m.candidate)
       await this.pc.addIceCandidate({
         ...m.candidate,

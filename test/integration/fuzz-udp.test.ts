@@ -16,7 +16,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { RtpPacket } from 'werift';
 import type { FacecastServer } from '../../src/server/facecast.js';
-import { iceGuardStats } from '../../src/sfu/ice-guard.js';
+import { iceGuardStats } from '../../src/sfu/werift/ice-guard.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
 import { TestClient } from '../helpers/werift-client.js';

@@ -37,6 +37,15 @@ describe('metadata mode: detection results over the facecast data channel', () =
     await server?.close();
   });
 
+  it("answers a viewer's offer with the room's video on its recvonly m-line, and no offer after it", async () => {
+    // A redundant server offer right after the answer raced the client's DTLS/SCTP start (werift's
+    // client then never connected): the answer already carries the subscription.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(bob.messages.filter((m) => m.type === 'offer').length, 0);
+    const answer = bob.messages.find((m) => m.type === 'answer');
+    assert.ok(answer && answer.type === 'answer' && /a=sendonly\r\n[\s\S]*a=msid:alice /.test(answer.sdp), 'the answer sends alice on the viewer m-line');
+  });
+
   it('relays each result to the subscribers and, with echo on, back to the publisher, tagged with its name', async () => {
     for (let f = 1; f <= 5; f++) alice.dataChannel!.send(JSON.stringify(result(f, 2)));
     await waitFor(() => bob.dataMessages.length >= 5 && alice.dataMessages.length >= 5, 3000, 'five relayed results each');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RTP_EXTENSION_URI, RtcpPayloadSpecificFeedback, RtpHeader, type RtpPacket, serializeSdesMid, serializeSdesRTPStreamID } from 'werift';
-import { PSFB_REMB, rembPacket } from '../../src/sfu/werift.js';
+import { PSFB_REMB, rembPacket } from '../../src/sfu/werift/rtcp.js';
 import type { FacecastServer } from '../../src/server/facecast.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';

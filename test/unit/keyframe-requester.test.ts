@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { KeyframeRequester } from '../../src/sfu/keyframe-requester.js';
+import { KeyframeRequester } from '../../src/sfu/publications/keyframe-requester.js';
 
 describe('KeyframeRequester', () => {
   it('sends at most one request per 500 ms however many come in', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ESTIMATE_USE, type LayerChoice, type LayerView, layerRank, selectLayer, UPSWITCH_HOLD_MS } from '../../src/sfu/layer-selector.js';
+import { ESTIMATE_USE, type LayerChoice, type LayerView, layerRank, selectLayer, UPSWITCH_HOLD_MS } from '../../src/sfu/subscriptions/layer-selector.js';
 
 const q: LayerView = { rid: 'q', height: 180, bitrateBps: 150_000 };
 const h: LayerView = { rid: 'h', height: 360, bitrateBps: 500_000 };

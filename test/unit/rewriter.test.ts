@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RtpRewriter } from '../../src/sfu/rewriter.js';
-import { diff16, SeqUnwrapper } from '../../src/sfu/seq.js';
+import { RtpRewriter } from '../../src/sfu/subscriptions/rewriter.js';
+import { diff16, SeqUnwrapper } from '../../src/sfu/subscriptions/seq.js';
 
 const A = { name: 'A' };
 const B = { name: 'B' };

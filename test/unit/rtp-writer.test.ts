@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { RTP_EXTENSION_URI, RtpHeader, serializeAbsSendTime, serializeTransportWideCC, type RTCRtpSender } from 'werift';
-import { absSendTime, ntpFromUnixMs, RtpWriter } from '../../src/sfu/rtp-writer.js';
+import { absSendTime, ntpFromUnixMs, RtpWriter } from '../../src/sfu/werift/rtp-writer.js';
+import { SenderReportState } from '../../src/sfu/werift/sender.js';
 
 /** A sender as werift has it after negotiation: the fields the writer reads. */
 interface FakeSender {
@@ -65,17 +66,32 @@ describe('RtpWriter (the forwarding fast path)', () => {
     assert.equal(ntpFromUnixMs(Date.UTC(2026, 0, 1) + 500), (3_976_214_400n << 32n) | (1n << 31n));
   });
 
-  it("hands werift's sender reports the NTP time of the last packet sent", () => {
-    const sender = fakeSender('0', EXTS);
-    const writer = new RtpWriter(asSender(sender));
-    writer.lastSentMs = Date.UTC(2026, 0, 1) + 500;
+  it("hands werift's sender reports the NTP time of the last packet sent, not of a retransmission", () => {
+    const sender = { ...fakeSender('0', EXTS), rtpTimestamp: 0, packetCount: 0, octetCount: 0, rtcpRunning: true };
+    const reports = new SenderReportState(asSender(sender));
+    const at = Date.UTC(2026, 0, 1) + 500;
+    reports.sent(1234, 100, at, false);
     assert.equal(sender.ntpTimestamp, (3_976_214_400n << 32n) | (1n << 31n));
     sender.ntpTimestamp = 5n; // werift's own assignment is ignored
     assert.equal(sender.ntpTimestamp, (3_976_214_400n << 32n) | (1n << 31n));
+    reports.sent(1000, 100, at + 5000, true);
+    assert.deepEqual([sender.rtpTimestamp, sender.packetCount, sender.octetCount, reports.lastSentMs], [1234, 1, 100, at]);
   });
 
-  it("declines what it cannot write (a two-byte extension id), so werift's path takes the packet", () => {
-    const sender = fakeSender('0', [{ id: 15, uri: RTP_EXTENSION_URI.absSendTime }]);
-    assert.equal(new RtpWriter(asSender(sender)).header({ ssrc: 1, payloadType: 96, seq: 1, timestamp: 1, marker: false }, Date.now(), false), null);
+  it('writes the two-byte form (RFC 8285) like werift when an id is over 14, and sets the padding bit', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 15, max: 255 }), fc.stringMatching(/^[0-9a-z]{1,20}$/), fc.boolean(), (id, mid, padding) => {
+        const exts = [
+          { id, uri: RTP_EXTENSION_URI.absSendTime },
+          { id: 1, uri: RTP_EXTENSION_URI.sdesMid },
+        ];
+        const ms = Date.UTC(2026, 0, 1) + 123;
+        const ours = new RtpWriter(asSender(fakeSender(mid, exts))).header({ ssrc: 7, payloadType: 96, seq: 9, timestamp: 11, marker: true }, ms, padding);
+        const theirs = new RtpHeader({ ssrc: 7, payloadType: 96, sequenceNumber: 9, timestamp: 11, marker: true, padding, extensionProfile: 0x1000 });
+        theirs.extensions.push({ id, payload: serializeAbsSendTime(ntpFromUnixMs(ms)) }, { id: 1, payload: Buffer.from(mid) });
+        theirs.extension = true;
+        assert.deepEqual(ours, theirs.serialize(theirs.serializeSize));
+      }),
+    );
   });
 });

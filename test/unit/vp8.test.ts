@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isH264Keyframe, isVp8Keyframe, parseVp8, vp8KeyframeSize } from '../../src/sfu/vp8.js';
-import { Vp8Munger } from '../../src/sfu/vp8-munger.js';
-import { PacketCache } from '../../src/sfu/packet-cache.js';
+import { isH264Keyframe, isVp8Keyframe, parseVp8, vp8KeyframeSize } from '../../src/sfu/codecs/vp8.js';
+import { Vp8Munger } from '../../src/sfu/codecs/vp8-munger.js';
+import { PacketCache } from '../../src/sfu/subscriptions/packet-cache.js';
 
 describe('VP8 payload descriptor', () => {
   it('parses a 15-bit picture id, TL0PICIDX and TID, and finds keyframes', () => {

@@ -1,7 +1,7 @@
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from 'werift';
 import { KeyframeRequester } from './keyframe-requester.js';
-import { isKeyframe, vp8KeyframeSize } from './vp8.js';
-import { rembPacket } from './werift.js';
+import { isKeyframe, vp8KeyframeSize } from '../codecs/vp8.js';
+import { rembPacket } from '../werift/rtcp.js';
 
 export interface InboundTrackStats {
   packetsIn: number;
@@ -27,7 +27,7 @@ const ACTIVE_WITHIN_MS = 1500;
 const UNRECOVERABLE_GAP_PACKETS = 100;
 const UNRECOVERABLE_GAP_MS = 1000;
 
-/** Something that takes a publisher's packets: a Forwarder. */
+/** Something that takes a publisher's packets: a subscriber's Forwarder (or NaiveForwarder), a Recorder. */
 export interface PacketSink {
   write(packet: RtpPacket, keyframe: boolean, from: InboundTrack): void;
   /** The subscriber's bandwidth estimate (REMB), bps, when it has sent one lately. */
@@ -57,6 +57,13 @@ export class InboundTrack {
     gapsIn: 0,
     rembSentBps: null,
   };
+  /** Received bitrate (RTP payload), bps, over the last full second. */
+  bitrateBps = 0;
+  private lastPacketAt = 0;
+  /** Highest sequence number seen (-1: none yet). */
+  private lastSeq = -1;
+  private rateWindowStart = 0;
+  private rateWindowBytes = 0;
   private readonly sinks = new Set<PacketSink>();
   private readonly keyframes: KeyframeRequester;
   private readonly unsubscribe: () => void;
@@ -136,18 +143,10 @@ export class InboundTrack {
     this.sinks.clear();
   }
 
-  /** Received bitrate (RTP payload), bps, over the last full second. */
-  bitrateBps = 0;
-  private lastPacketAt = 0;
-  /** Highest sequence number seen (-1: none yet). */
-  private lastSeq = -1;
-
   /** Packets arrived lately (a simulcast layer the publisher stopped sending is not). */
   get isActive(): boolean {
     return !this.closed && performance.now() - this.lastPacketAt < ACTIVE_WITHIN_MS;
   }
-  private rateWindowStart = 0;
-  private rateWindowBytes = 0;
 
   /** The freshest bandwidth estimates of the subscribers this stream goes to. */
   sinkEstimates(): number[] {

@@ -2,11 +2,8 @@
  * Recording a participant's published camera track (and its microphone) to WebM (VP8/Opus).
  *
  * A Recorder is one more PacketSink on the publisher's InboundTracks, beside the Forwarders:
- *   InboundTrack.write(packet) -> clone (werift's depacketizer clears the packets it is done
- *   with; the clone shares the payload bytes but never touches the shared packet)
- *   -> werift JitterBufferCallback (RTP order, waits up to 200 ms of media time for a late packet)
- *   -> werift DepacketizeCallback (VP8 frames at the marker bit, Opus one frame a packet)
- *   -> mediabunny's WebM muxer (interleaving, clusters, Cues, SeekHead, Duration) -> the file.
+ *   InboundTrack.write(packet) -> a StreamPipe per stream (stream-pipe.ts: jitter buffer,
+ *   depacketizer, time line) -> mediabunny's WebM muxer (interleaving, clusters, Cues, SeekHead, Duration) -> the file.
  *
  * Why both libraries: werift's own WebmCallback writes clusters of unknown size inside a sized
  * Segment (ffprobe warns), an empty SeekHead and Cues nothing points to, and counts the last
@@ -21,13 +18,11 @@
  * and to another layer when the recorded one stops. After a lost packet it drops video until the
  * next keyframe (asked for) so that the file stays decodable.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { EncodedAudioPacketSource, EncodedPacket, EncodedVideoPacketSource, FilePathTarget, Output, WebMOutputFormat } from 'mediabunny';
 import type { RtpPacket } from 'werift';
-import { DepacketizeCallback, JitterBufferCallback, OpusRtpPayload } from 'werift/nonstandard';
-import type { InboundTrack, PacketSink } from './inbound-track.js';
-import type { Participant } from './participant.js';
+import { OpusRtpPayload } from 'werift/nonstandard';
+import type { InboundTrack, PacketSink } from '../publications/inbound-track.js';
+import { StreamPipe } from './stream-pipe.js';
 
 export interface RecordingStatus {
   /** The WebM file (absent until the first keyframe, and when nothing was recorded). */
@@ -52,8 +47,6 @@ export interface RecorderLog {
   warn(obj: object, msg: string): void;
 }
 
-/** A reordered packet waits this long (media time) before it counts as lost. */
-const JITTER_LATENCY_MS = 200;
 /** With simulcast, wait this long after the first keyframe for the taller layers' keyframes. */
 const LAYER_WAIT_MS = 1000;
 /** Frames queued for the muxer beyond this are dropped (a disk that cannot keep up), until a keyframe. */
@@ -71,72 +64,6 @@ const AUDIO_WAIT_MS = 2000;
  * publisher may send (a lone publisher would otherwise get no REMB at all).
  */
 const RECORDER_ESTIMATE_BPS = 2_500_000;
-
-/** One RTP stream's way to frames: jitter buffer, depacketizer, time line. */
-class StreamPipe {
-  private readonly jitter: JitterBufferCallback;
-  private readonly depacketizer: DepacketizeCallback;
-  private firstTs: number | undefined;
-  private lastTs = 0;
-  private extended = 0;
-  /** Padding-only packets left out so far. */
-  private skipped = 0;
-
-  constructor(
-    readonly source: InboundTrack,
-    /** Seconds since the recording began when this stream's first packet arrived. */
-    private readonly anchorS: number,
-    onFrame: (data: Buffer, keyframe: boolean, timeS: number) => void,
-    onLoss: () => void,
-  ) {
-    const codec = source.kind === 'audio' ? 'OPUS' : 'VP8';
-    this.jitter = new JitterBufferCallback(source.clockRate, { latency: JITTER_LATENCY_MS });
-    this.depacketizer = new DepacketizeCallback(codec, source.kind === 'video' ? { isFinalPacketInSequence: (h) => h.marker } : {});
-    this.jitter.pipe((out) => {
-      if (out.isPacketLost) onLoss();
-      const rtp = out.rtp;
-      // werift's jitter buffer can hand out a packet twice (after a loss timeout, then again on
-      // flush) when the depacketizer has already cleared it: skip those.
-      if (rtp && !rtp.payload) return;
-      if (rtp) {
-        // Padding-only packets (Chromium's bandwidth probes on the media SSRC) carry no media,
-        // and werift's VP8 depacketizer throws on an empty payload, losing the frame around it:
-        // drop them here, and number the packets after them on (in our copies) without the gap.
-        if (rtp.payload.length === 0) {
-          this.skipped++;
-          return;
-        }
-        if (this.skipped) rtp.header.sequenceNumber = (rtp.header.sequenceNumber - this.skipped) & 0xffff;
-      }
-      this.depacketizer.input(out);
-    });
-    this.depacketizer.pipe((out) => {
-      const frame = out.frame;
-      if (!frame || frame.data.length === 0) return;
-      onFrame(frame.data, frame.isKeyframe, this.timeOf(frame.timestamp as number));
-    });
-  }
-
-  input(packet: RtpPacket): void {
-    // A header copy with the same payload bytes: the depacketizer nulls the payload of packets it is done with.
-    this.jitter.input({ rtp: packet.clone() });
-  }
-
-  /** Push out what the jitter buffer still holds. */
-  flush(): void {
-    this.jitter.input({ eol: true });
-  }
-
-  private timeOf(timestamp: number): number {
-    if (this.firstTs === undefined) {
-      this.firstTs = timestamp;
-      this.lastTs = timestamp;
-    }
-    this.extended += (timestamp - this.lastTs) | 0; // signed 32-bit step: wraps and small reorders
-    this.lastTs = timestamp;
-    return this.anchorS + this.extended / this.source.clockRate;
-  }
-}
 
 /**
  * Records one published camera track (all its simulcast layers offered, one recorded) and
@@ -430,87 +357,5 @@ export class Recorder implements PacketSink {
       this.fail(err);
     }
     return this.status;
-  }
-}
-
-/** Characters safe in a file name (room and participant names are mostly that already). */
-const safeName = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || '_';
-
-/**
- * The server's recordings, one per participant at a time: started for every participant that
- * publishes a camera when `auto` (--record DIR), or on request (the HTTP API); finalized when
- * stopped, when the participant leaves, or by closeAll() (server shutdown).
- */
-export class Recordings {
-  private readonly active = new Map<Participant, Recorder>();
-  /** Participants whose recording was stopped on request: not restarted automatically. */
-  private readonly stoppedOnRequest = new WeakSet<Participant>();
-  private readonly finishing = new Set<Promise<RecordingStatus>>();
-  private closed = false;
-
-  constructor(
-    /** Where files go. */
-    readonly dir: string,
-    /** Record every participant's camera as soon as it publishes one. */
-    private readonly auto: boolean,
-    private readonly log?: RecorderLog,
-  ) {}
-
-  /** Follow a new participant: its published tracks, its leaving. */
-  watch(p: Participant): void {
-    p.on('track', (track) => {
-      const rec = this.active.get(p);
-      if (rec) rec.addTrack(track);
-      else if (this.auto && track.kind === 'video' && !this.stoppedOnRequest.has(p)) this.start(p);
-    });
-    p.once('closed', () => void this.stop(p, false));
-  }
-
-  /** The participant's current recording, if any. */
-  status(p: Participant): RecordingStatus | undefined {
-    return this.active.get(p)?.status;
-  }
-
-  /** Start recording the participant (or return the recording already running). */
-  start(p: Participant): { status: RecordingStatus; created: boolean } {
-    const running = this.active.get(p);
-    if (running) return { status: running.status, created: false };
-    if (this.closed) throw new Error('the server is shutting down');
-    this.stoppedOnRequest.delete(p);
-    const rec = new Recorder(this.fileFor(p), this.log);
-    this.active.set(p, rec);
-    for (const track of p.published.values()) if (track.kind === 'video') rec.addTrack(track);
-    for (const track of p.published.values()) if (track.kind === 'audio') rec.addTrack(track);
-    return { status: rec.status, created: true };
-  }
-
-  /** Stop and finalize the participant's recording; undefined when none was running. */
-  async stop(p: Participant, onRequest = true): Promise<RecordingStatus | undefined> {
-    const rec = this.active.get(p);
-    if (onRequest) this.stoppedOnRequest.add(p);
-    if (!rec) return undefined;
-    this.active.delete(p);
-    const done = rec.stop();
-    this.finishing.add(done);
-    try {
-      return await done;
-    } finally {
-      this.finishing.delete(done);
-    }
-  }
-
-  /** Finalize every recording (server shutdown); no new ones start. */
-  async closeAll(): Promise<void> {
-    this.closed = true;
-    await Promise.all([...this.active.keys()].map((p) => this.stop(p, false)));
-    await Promise.all([...this.finishing]);
-  }
-
-  private fileFor(p: Participant): string {
-    const time = new Date().toISOString().replace(/:/g, '-');
-    const base = `${safeName(p.room ?? 'no-room')}-${safeName(p.name)}-${time}`;
-    let file = path.join(this.dir, `${base}.webm`);
-    for (let i = 2; existsSync(file) || [...this.active.values()].some((r) => r.file === file); i++) file = path.join(this.dir, `${base}-${i}.webm`);
-    return file;
   }
 }

@@ -1,11 +1,13 @@
 /**
- * The werift surface the SFU uses, in one place: peer-connection settings,
- * codecs and header extensions, and the few RTCP helpers werift lacks.
+ * werift peer-connection settings: codecs and their RTCP feedback, header
+ * extensions (with Chromium's ids), ICE pinned to one address.
+ *
+ * src/sfu/werift/ is the one place that knows werift's internals: these settings,
+ * the SDP fix (sdp.ts), the sender fields the fast path keeps current (sender.ts),
+ * the RTP writer (rtp-writer.ts), RTCP packets werift lacks (rtcp.ts) and the
+ * STUN/DTLS guard (ice-guard.ts).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
 import {
-  ReceiverEstimatedMaxBitrate,
-  RtcpPayloadSpecificFeedback,
   RTCRtpCodecParameters,
   useAbsSendTime,
   useFIR,
@@ -118,85 +120,4 @@ export function peerConfig(ice: IceSettings): RTCPeerConnectionConfig {
   }
   if (ice.portRange) config.icePortRange = ice.portRange;
   return config;
-}
-
-/**
- * RTCRtpSender fields that werift declares private but that a forwarder
- * writing RTP itself (bypassing sender.sendRtp) must read or keep current,
- * so that werift's own RTCP loop sends correct sender reports.
- */
-export interface SenderInternals {
-  headerExtensions: { id: number; uri: string }[];
-  mid?: string;
-  ntpTimestamp: bigint;
-  rtpTimestamp: number;
-  packetCount: number;
-  octetCount: number;
-  rtcpRunning: boolean;
-  runRtcp(): Promise<void>;
-}
-
-export const senderInternals = (sender: unknown): SenderInternals => sender as SenderInternals;
-
-/** What a stopped werift sender needs reset to carry a new stream on the same m-line. */
-interface ReusableSender {
-  ssrc: number;
-  trackId: string;
-  streamId: string | undefined;
-  stopped: boolean;
-  rtcpCancel: AbortController;
-  packetCount: number;
-  octetCount: number;
-}
-
-/**
- * Make a sender that removeTrack() stopped send again, as a new stream: a new
- * SSRC (the receiver starts a fresh stream, no sequence jump on the old one), a
- * new track id and the given stream id (msid), fresh SR counters.
- */
-export function reviveSender(sender: unknown, streamId: string): void {
-  const s = sender as ReusableSender;
-  s.ssrc = randomBytes(4).readUInt32BE(0);
-  s.trackId = randomUUID();
-  s.streamId = streamId;
-  s.stopped = false;
-  s.rtcpCancel = new AbortController();
-  s.packetCount = 0;
-  s.octetCount = 0;
-}
-
-/**
- * werift writes port 0 on every inactive m-line, which in SDP means rejected
- * (stopped for good): the browser would stop the transceiver, and the SFU could
- * never reuse that m-line. An inactive m-line that is not rejected has a real
- * port; 9 (discard) as on the others.
- */
-export function unrejectInactive(sdp: string): string {
-  const sections = sdp.split(/(?=^m=)/m);
-  return sections.map((section) => (section.startsWith('m=') && /^a=inactive\r?$/m.test(section) ? section.replace(/^(m=\w+) 0 /, '$1 9 ') : section)).join('');
-}
-
-/** RTCP payload-specific feedback formats (RFC 4585 / 5104). */
-export const PSFB_PLI = 1;
-export const PSFB_FIR = 4;
-export const PSFB_REMB = 15;
-
-/** A REMB packet (draft-alvestrand-rmcat-remb) saying `bitrate` bps for `ssrcs`. */
-export function rembPacket(senderSsrc: number, bitrate: number, ssrcs: number[]): RtcpPayloadSpecificFeedback {
-  let exp = 0;
-  let mantissa = Math.max(0, Math.floor(bitrate));
-  while (mantissa >= 1 << 18) {
-    mantissa = Math.floor(mantissa / 2);
-    exp++;
-  }
-  const remb = new ReceiverEstimatedMaxBitrate({
-    senderSsrc,
-    mediaSsrc: 0,
-    ssrcNum: ssrcs.length,
-    brExp: exp,
-    brMantissa: mantissa,
-    bitrate: BigInt(mantissa) << BigInt(exp),
-    ssrcFeedbacks: ssrcs,
-  });
-  return new RtcpPayloadSpecificFeedback({ feedback: remb });
 }

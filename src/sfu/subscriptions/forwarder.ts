@@ -1,22 +1,12 @@
-import {
-  GenericNack,
-  ntpTime,
-  RTP_EXTENSION_URI,
-  RtcpPayloadSpecificFeedback,
-  RtpHeader,
-  serializeAbsSendTime,
-  serializeSdesMid,
-  serializeTransportWideCC,
-  type RTCRtpSender,
-  type RtpPacket,
-} from 'werift';
-import type { InboundTrack, PacketSink } from './inbound-track.js';
+import { GenericNack, RtcpPayloadSpecificFeedback, type RTCRtpSender, type RtpPacket } from 'werift';
+import { Vp8Munger } from '../codecs/vp8-munger.js';
+import type { InboundTrack, PacketSink } from '../publications/inbound-track.js';
+import { PSFB_FIR, PSFB_PLI, PSFB_REMB } from '../werift/rtcp.js';
+import { RtpWriter } from '../werift/rtp-writer.js';
+import { receiverReport } from '../werift/sender.js';
+import { selectLayer } from './layer-selector.js';
 import { PacketCache } from './packet-cache.js';
 import { RtpRewriter } from './rewriter.js';
-import { RtpWriter } from './rtp-writer.js';
-import { selectLayer } from './layer-selector.js';
-import { Vp8Munger } from './vp8-munger.js';
-import { PSFB_FIR, PSFB_PLI, PSFB_REMB, senderInternals, type SenderInternals } from './werift.js';
 
 export interface ForwarderStats {
   packetsOut: number;
@@ -37,13 +27,6 @@ export interface ForwarderStats {
   /** The subscriber's latest bandwidth estimate (REMB), bps, or null. */
   estimateBps: number | null;
 }
-
-/**
- * `fast`: the SFU's own path (below). `naive`: what a werift app does without an SFU
- * layer — clone the packet per subscriber and hand it to `sender.sendRtp` (werift
- * rewrites SSRC/PT, serializes, encrypts). Kept only as the benchmarks' baseline.
- */
-export type ForwardingMode = 'fast' | 'naive';
 
 /** What the NACK cache keeps per outgoing packet: the source packet and its rewritten fields. */
 interface SentPacket {
@@ -88,9 +71,7 @@ export class Forwarder implements PacketSink {
   private readonly rewriter: RtpRewriter;
   private readonly cache = new PacketCache<SentPacket>(1024);
   private readonly disposers: (() => void)[] = [];
-  private readonly internals: SenderInternals;
-  /** The fast path's writer (`fast` mode only). */
-  private readonly writer: RtpWriter | undefined;
+  private readonly writer: RtpWriter;
   private readonly munger: Vp8Munger | undefined;
   private needKeyframe: boolean;
   private closed = false;
@@ -107,10 +88,8 @@ export class Forwarder implements PacketSink {
   constructor(
     private source: InboundTrack,
     readonly sender: RTCRtpSender,
-    private readonly mode: ForwardingMode = 'fast',
   ) {
-    this.internals = senderInternals(sender);
-    this.writer = mode === 'fast' ? new RtpWriter(sender) : undefined;
+    this.writer = new RtpWriter(sender);
     this.rewriter = new RtpRewriter(source.clockRate);
     this.munger = source.mimeType.toLowerCase() === 'video/vp8' ? new Vp8Munger() : undefined;
     this.needKeyframe = source.kind === 'video';
@@ -239,9 +218,14 @@ export class Forwarder implements PacketSink {
   }
 
   write(packet: RtpPacket, keyframe: boolean, from: InboundTrack = this.source): void {
+    if (this.admit(keyframe, from)) this.forward(packet);
+  }
+
+  /** Whether a packet from `from` goes out: layer takeover at a keyframe, transport up, keyframe gate. */
+  protected admit(keyframe: boolean, from: InboundTrack): boolean {
     if (from !== this.source) {
       // A pending layer: take it over at its keyframe, else ignore it.
-      if (from !== this.target || !keyframe) return;
+      if (from !== this.target || !keyframe) return false;
       this.source.removeSink(this);
       this.source = from;
       this.target = undefined;
@@ -249,27 +233,31 @@ export class Forwarder implements PacketSink {
     }
     if (!this.ready) {
       if (this.source.kind === 'video') this.needKeyframe = true;
-      return;
+      return false;
     }
     if (this.needKeyframe) {
       if (!keyframe) {
         this.source.requestKeyframe(false);
-        return;
+        return false;
       }
       this.needKeyframe = false;
     }
-    if (this.mode === 'naive') {
-      this.stats.packetsOut++;
-      this.stats.bytesOut += packet.payload.length;
-      void this.sender.sendRtp(packet.clone()).catch(() => undefined);
-      return;
-    }
+    return true;
+  }
+
+  /** Rewrite (seq, timestamp, VP8 picture id), keep for NACKs, send. */
+  protected forward(packet: RtpPacket): void {
     const out = this.rewriter.rewrite(packet.header.ssrc, packet.header.sequenceNumber, packet.header.timestamp, performance.now());
     if (!out) return;
     if (this.lastOutSeq < 0 || ((out.seq - this.lastOutSeq) & 0xffff) < 0x8000) this.lastOutSeq = out.seq;
     const payload = this.munger ? this.munger.munge(this.source, packet.payload) : packet.payload;
     this.cache.put(out.seq, { source: packet, timestamp: out.timestamp, payload });
     this.send(packet, payload, out.seq, out.timestamp, false);
+  }
+
+  /** The subscriber's round-trip time (s) and loss fraction from its receiver reports, if any yet. */
+  get receiverReport(): { rttS: number | undefined; fractionLost: number | undefined } {
+    return receiverReport(this.sender);
   }
 
   close(): void {
@@ -282,60 +270,11 @@ export class Forwarder implements PacketSink {
   }
 
   private send(packet: RtpPacket, body: Buffer, seq: number, timestamp: number, retransmission: boolean): void {
-    const sender = this.sender;
-    const internals = this.internals;
-    const transport = sender.dtlsTransport;
-    const codec = sender.codec;
-    if (!transport || !codec) return;
-    const src = packet.header;
-    const sentMs = performance.timeOrigin + performance.now();
-    if (!retransmission) {
-      // Keep werift's sender-report state current so its RTCP loop sends correct SRs
-      // (a retransmission carries an old timestamp: it must not move the NTP/RTP pair).
-      if (this.writer) this.writer.lastSentMs = sentMs;
-      internals.rtpTimestamp = timestamp;
-      internals.packetCount = (internals.packetCount + 1) >>> 0;
-      internals.octetCount += packet.payload.length;
-    }
     this.stats.packetsOut++;
     this.stats.bytesOut += packet.payload.length;
     if (retransmission) this.stats.retransmissions++;
-    if (!internals.rtcpRunning) void internals.runRtcp();
-    // The fast path (rtp-writer.ts); werift's path for what it cannot do (padding, TURN, ...).
-    if (this.writer && !(src.padding && src.paddingSize > 0)) {
-      const sent = this.writer.write({ ssrc: sender.ssrc, payloadType: codec.payloadType, seq, timestamp, marker: src.marker }, body, sentMs);
-      if (sent >= 0) return;
-    }
-    const header = new RtpHeader({
-      ssrc: sender.ssrc,
-      payloadType: codec.payloadType,
-      sequenceNumber: seq,
-      timestamp,
-      marker: src.marker,
-    });
-    const ntp = ntpTime();
-    for (const ext of internals.headerExtensions) {
-      let payload: Buffer | undefined;
-      if (ext.uri === RTP_EXTENSION_URI.sdesMid && internals.mid) payload = serializeSdesMid(internals.mid);
-      else if (ext.uri === RTP_EXTENSION_URI.absSendTime) payload = serializeAbsSendTime(ntp);
-      else if (ext.uri === RTP_EXTENSION_URI.transportWideCC) {
-        transport.transportSequenceNumber = (transport.transportSequenceNumber + 1) & 0xffff;
-        payload = serializeTransportWideCC(transport.transportSequenceNumber);
-      }
-      if (payload) header.extensions.push({ id: ext.id, payload });
-    }
-    header.extension = header.extensions.length > 0;
-    let payload = body;
-    if (src.padding && src.paddingSize > 0) {
-      // werift's SRTP writes header + payload only: append the padding ourselves.
-      const padded = Buffer.alloc(payload.length + src.paddingSize);
-      payload.copy(padded);
-      padded[padded.length - 1] = src.paddingSize;
-      header.padding = true;
-      header.paddingSize = src.paddingSize;
-      payload = padded;
-    }
-    transport.sendRtp(payload, header).catch(() => undefined);
+    const src = packet.header;
+    this.writer.write({ seq, timestamp, marker: src.marker }, body, { paddingSize: src.padding ? src.paddingSize : 0, retransmission });
   }
 
   private onRtcp(packet: unknown): void {
