@@ -6,7 +6,7 @@
  * published; the SFU relays each one to every subscriber of that participant
  * (the echo included), adding `from`, on the subscriber's own `facecast` channel.
  *
- * `frame` is the frame number stamped into the video itself (see web/framecode.ts),
+ * `frame` is the frame number stamped into the video itself (see web/capture/framecode.ts),
  * so a subscriber can draw each result on exactly the frame it belongs to.
  * Boxes and keypoints are normalized to the frame: 0..1.
  */

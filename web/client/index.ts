@@ -15,8 +15,8 @@ import { FacesDown, type FaceBox, type FacesUp } from '../../src/protocol/detect
 import type { ServerMessage } from '../../src/protocol/messages.js';
 
 export type { FaceBox, FacesDown } from '../../src/protocol/detections.js';
-import { Publisher } from '../publish.js';
-import { Signaling } from '../signaling.js';
+import { Publisher } from './publisher.js';
+import { Signaling } from './signaling.js';
 
 type NegotiationMessage = Extract<ServerMessage, { type: 'offer' | 'answer' | 'ice' }>;
 

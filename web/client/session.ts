@@ -5,8 +5,8 @@
  * goes to the page (`onMessage`), and `error`s it does not handle go to the
  * status line.
  */
-import type { ServerMessage } from '../src/protocol/messages.js';
-import { Publisher, type PublisherOptions } from './publish.js';
+import type { ServerMessage } from '../../src/protocol/messages.js';
+import { Publisher, type PublisherOptions } from './publisher.js';
 import { Signaling } from './signaling.js';
 
 export type SessionStatusKey = 'signaling' | 'server' | 'connection';

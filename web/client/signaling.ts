@@ -2,7 +2,7 @@
  * WebSocket signaling client for `/ws` on the page's own host.
  * Every server message is validated with the shared zod schema.
  */
-import { ServerMessage, type ClientMessage } from '../src/protocol/messages.js';
+import { ServerMessage, type ClientMessage } from '../../src/protocol/messages.js';
 
 export interface SignalingHandlers {
   open?(): void;

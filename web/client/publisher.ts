@@ -3,8 +3,8 @@
  * negotiation with the browser as the POLITE peer (it rolls back its own offer
  * on glare). The browser offers on negotiationneeded; the server may offer too.
  */
-import { DATA_CHANNEL_LABEL } from '../src/protocol/detections.js';
-import type { ClientMessage, IceCandidate, ServerMessage } from '../src/protocol/messages.js';
+import { DATA_CHANNEL_LABEL } from '../../src/protocol/detections.js';
+import type { ClientMessage, IceCandidate, ServerMessage } from '../../src/protocol/messages.js';
 
 type NegotiationMessage = Extract<ServerMessage, { type: 'offer' | 'answer' | 'ice' }>;
 
