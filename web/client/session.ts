@@ -1,62 +1,84 @@
 /**
- * One signaling connection to the SFU and the page's publisher on it: both
- * pages use this. Negotiation messages (offer/answer/ice) that arrive before
- * the publisher exists are held and replayed to it in order; everything else
- * goes to the page (`onMessage`), and `error`s it does not handle go to the
- * status line.
+ * One signaling connection to the SFU and the browser's peer connection on it:
+ * the client core under both the echo page (web/pages/echo/main.ts) and
+ * facecast/client's FacecastRoom (web/client/index.ts, which the room page uses).
+ *
+ *  - the socket (`Signaling`): every server message is checked against the
+ *    schema the server uses (src/protocol/messages.ts);
+ *  - `welcome` is taken once: its `iceServers` (the server's --ice-server list)
+ *    go to the peer connection; then `onWelcome` (the echo page publishes at
+ *    once, a room client sends `join`);
+ *  - `publish()` creates the `Publisher` (web/client/publisher.ts): perfect
+ *    negotiation with the browser as the polite peer, ICE trickled both ways.
+ *    offer/answer/ice that arrive before it exists are held and replayed to it
+ *    in order;
+ *  - an `error` with code `glare` (our offer crossed the server's) is not
+ *    passed on: the publisher, being polite, rolls back and answers the
+ *    server's offer.
+ * Every other message goes to `onMessage`.
  */
-import type { ServerMessage } from '../../src/protocol/messages.js';
+import type { ClientMessage, ServerMessage } from '../../src/protocol/messages.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
 import { Signaling } from './signaling.js';
 
-export type SessionStatusKey = 'signaling' | 'server' | 'connection';
-
 type NegotiationMessage = Extract<ServerMessage, { type: 'offer' | 'answer' | 'ice' }>;
+export type WelcomeMessage = Extract<ServerMessage, { type: 'welcome' }>;
 
-export interface SessionOptions {
-  status(key: SessionStatusKey, text: string | null, error?: boolean): void;
-  /** The server said welcome: a page that publishes at once calls session.publish() here. */
-  onWelcome(session: Session, msg: Extract<ServerMessage, { type: 'welcome' }>): void;
-  /** Room notices and errors; return true for an error the page handled itself. */
-  onMessage?(session: Session, msg: ServerMessage): boolean | void;
-  /** The signaling socket closed (after the status says so). */
+export interface SessionHandlers {
+  /** The socket opened; `welcome` comes next. */
+  onOpen?(): void;
+  /** The server said welcome (called once; `session.iceServers` is set by then). */
+  onWelcome?(msg: WelcomeMessage): void;
+  /** Any other message: joined, participant-joined/left, errors other than glare. */
+  onMessage?(msg: ServerMessage): void;
+  /** A frame from the server that is not JSON or fails the schema. */
+  onInvalid?(reason: string): void;
+  /** The socket closed, other than by close(). */
   onClose?(code: number, reason: string): void;
 }
 
 export class Session {
   readonly signaling: Signaling;
   publisher: Publisher | null = null;
-  /** The server's --ice-server list, from welcome. */
+  /** The server's --ice-server list, from welcome (empty by default: host candidates only). */
   iceServers: RTCIceServer[] = [];
   private welcomed = false;
   private readonly early: NegotiationMessage[] = [];
 
-  constructor(private readonly opts: SessionOptions) {
-    opts.status('signaling', 'connecting to server…');
-    this.signaling = new Signaling({
-      open: () => opts.status('signaling', 'waiting for welcome…'),
-      message: (msg) => this.receive(msg),
-      invalid: (reason) => opts.status('server', `bad message from server: ${reason}`, true),
-      close: (code, reason) => {
-        opts.status('signaling', `signaling connection closed (${code}${reason ? ` ${reason}` : ''})`, true);
-        opts.onClose?.(code, reason);
+  /** `url`: the signaling URL (default: /ws on this page's host, with the page's ?token=). */
+  constructor(
+    private readonly handlers: SessionHandlers,
+    url?: string,
+  ) {
+    this.signaling = new Signaling(
+      {
+        open: () => handlers.onOpen?.(),
+        message: (msg) => this.receive(msg),
+        invalid: (reason) => handlers.onInvalid?.(reason),
+        close: (code, reason) => handlers.onClose?.(code, reason),
       },
-    });
+      url,
+    );
+  }
+
+  send(msg: ClientMessage): void {
+    this.signaling.send(msg);
   }
 
   /**
-   * Creates the publisher (a page calls this once, after welcome): its
+   * Creates the publisher (once; later calls return it): its
    * negotiationneeded sends the first offer. Held negotiation messages follow.
    */
   publish(options: Omit<PublisherOptions, 'send' | 'iceServers'>): Publisher {
     if (this.publisher) return this.publisher;
-    this.opts.status('connection', 'connecting…');
-    const p = new Publisher({ ...options, iceServers: this.iceServers, send: (m) => this.signaling.send(m) });
+    const p = new Publisher({ ...options, iceServers: this.iceServers, send: (m) => this.send(m) });
     this.publisher = p;
+    // handle() queues: these apply after the caller's synchronous setup (e.g. addTrack).
     for (const m of this.early.splice(0)) void p.handle(m);
     return p;
   }
 
+  /** Closes the socket (no onClose then) and the peer connection. */
   close(): void {
     this.signaling.close();
     this.publisher?.close();
@@ -67,10 +89,8 @@ export class Session {
       case 'welcome':
         if (this.welcomed) return;
         this.welcomed = true;
-        this.opts.status('signaling', null);
-        // The server's --ice-server list (empty by default: host candidates only).
         this.iceServers = msg.iceServers;
-        this.opts.onWelcome(this, msg);
+        this.handlers.onWelcome?.(msg);
         return;
       case 'offer':
       case 'answer':
@@ -79,16 +99,14 @@ export class Session {
         else this.early.push(msg);
         return;
       case 'error':
-        // Our offer crossed the server's: the publisher (polite) rolls back and answers it.
         if (msg.code === 'glare') {
           console.debug("facecast: offer glare, answering the server's offer");
           return;
         }
-        if (this.opts.onMessage?.(this, msg) === true) return;
-        this.opts.status('server', `server error ${msg.code}: ${msg.message}`, true);
+        this.handlers.onMessage?.(msg);
         return;
       default:
-        this.opts.onMessage?.(this, msg);
+        this.handlers.onMessage?.(msg);
     }
   }
 }

@@ -261,16 +261,24 @@ function startSignaling(stream: MediaStream, track: MediaStreamTrack): void {
     startDirectLoopback(stream, track).catch((err: unknown) => setStatus('connection', `direct loopback failed: ${String(err)}`, true));
     return;
   }
-  new Session({
-    status: setStatus,
-    onWelcome(s) {
+  setStatus('signaling', 'connecting to server…');
+  const session: Session = new Session({
+    onOpen: () => setStatus('signaling', 'waiting for welcome…'),
+    onWelcome() {
+      setStatus('signaling', null);
       // No join: the server makes the echo page a private room of one with echo on.
-      publisher = startPublisher(s, stream, track);
+      publisher = startPublisher(session, stream, track);
     },
+    onMessage(msg) {
+      if (msg.type === 'error') setStatus('server', `server error ${msg.code}: ${msg.message}`, true);
+    },
+    onInvalid: (reason) => setStatus('server', `bad message from server: ${reason}`, true),
+    onClose: (code, reason) => setStatus('signaling', `signaling connection closed (${code}${reason ? ` ${reason}` : ''})`, true),
   });
 }
 
 function startPublisher(s: Session, stream: MediaStream, track: MediaStreamTrack): Publisher {
+  setStatus('connection', 'connecting…');
   const p = s.publish({
     track,
     stream,
