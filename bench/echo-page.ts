@@ -3,7 +3,7 @@
  * camera, measured side by side in one run: the page with the detector on, and
  * with `?detector=none`, each through the SFU and through a direct in-page
  * loopback (`?loopback=direct`: two RTCPeerConnections, no server), so the SFU's
- * share of the glass-to-glass latency (web/glass.ts) shows. Samples window.facecast.stats once a second after a
+ * share of the glass-to-glass latency (web/stats/glass.ts) shows. Samples window.facecast.stats once a second after a
  * warm-up and reports medians. All traffic on 127.0.0.1 (run via in-netns).
  *
  * Options: --seconds N (default 15), --warmup N (default 5), --no-record

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 /**
- * Builds the browser app into dist/web/:
- *   web/main.ts           -> dist/web/app.js        (the echo page, /)
- *   web/room/main.ts      -> dist/web/room.js       (the room page, /room/NAME)
- *   web/watch/main.ts     -> dist/web/watch.js      (the WHEP player, /watch/NAME)
- *   web/client/index.ts   -> dist/web/facecast-client.js (facecast/client: the room client
- *                            module for any web app, unminified; types from tsconfig.client.json)
- *   web/detect/worker.ts  -> dist/web/detect-worker.js   (module worker; each detector
- *                            is a lazily imported chunk under dist/web/chunks/, so a
- *                            worker only fetches the tfjs bundle of the detector it runs)
- *   web/index.html, web/room.html, web/watch.html, web/client-example.html, web/style.css copied as-is.
+ * Builds the browser app into dist/web/ (web/ is grouped by concern: capture/,
+ * client/, stats/, pages/; the static files sit at web/ itself):
+ *   web/pages/echo/main.ts   -> dist/web/app.js     (the echo page, /)
+ *   web/pages/room/main.ts   -> dist/web/room.js    (the room page, /room/NAME)
+ *   web/pages/watch/main.ts  -> dist/web/watch.js   (the WHEP player, /watch/NAME)
+ *   web/client/index.ts      -> dist/web/facecast-client.js (facecast/client: the room client
+ *                               module for any web app, unminified; types from tsconfig.client.json)
+ *   web/capture/detect/worker.ts -> dist/web/detect-worker.js (module worker; each detector
+ *                               is a lazily imported chunk under dist/web/chunks/, so a
+ *                               worker only fetches the tfjs bundle of the detector it runs)
+ *   web/index.html, web/room.html, web/watch.html, web/client-example.html,
+ *   web/client-example.js, web/style.css copied as-is.
  *
  * Usage: node scripts/build-web.mjs [--watch] [--no-minify]
  * Exits non-zero on any build error.
@@ -40,12 +42,12 @@ const common = {
 };
 
 const entries = [
-  { entryPoints: ['web/main.ts'], outfile: path.join(outdir, 'app.js') },
-  { entryPoints: ['web/room/main.ts'], outfile: path.join(outdir, 'room.js') },
-  { entryPoints: ['web/watch/main.ts'], outfile: path.join(outdir, 'watch.js') },
+  { entryPoints: ['web/pages/echo/main.ts'], outfile: path.join(outdir, 'app.js') },
+  { entryPoints: ['web/pages/room/main.ts'], outfile: path.join(outdir, 'room.js') },
+  { entryPoints: ['web/pages/watch/main.ts'], outfile: path.join(outdir, 'watch.js') },
   { entryPoints: ['web/client/index.ts'], outfile: path.join(outdir, 'facecast-client.js'), minify: false },
   {
-    entryPoints: { 'detect-worker': 'web/detect/worker.ts' },
+    entryPoints: { 'detect-worker': 'web/capture/detect/worker.ts' },
     outdir,
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',

@@ -7,7 +7,7 @@
  * (and back to the publisher when its echo is on), adding `from` (the publisher's
  * name), on the subscriber's own `facecast` channel.
  *
- * `frame` is the frame number stamped into the video itself (see web/framecode.ts),
+ * `frame` is the frame number stamped into the video itself (see web/capture/framecode.ts),
  * so a subscriber can draw each result on exactly the frame it belongs to.
  * Boxes and keypoints are normalized to the frame: 0..1.
  */

@@ -2,7 +2,7 @@
  * Metadata overlay mode.
  *
  * 1. In isolation, inside one page: a canvas with a moving white square and
- *    the frame code (web/framecode.ts) goes through a real VP8 encode/decode
+ *    the frame code (web/capture/framecode.ts) goes through a real VP8 encode/decode
  *    (an RTCPeerConnection loopback pair, 400 kbps cap); "detections" of the
  *    square for every other frame go over a data channel as FacesUp. The
  *    receiving side is the app's own EchoOverlay: the codes must read back in
@@ -24,11 +24,11 @@ import { launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
 import { ensureFaceY4m, REPO_ROOT, type FaceBox } from '../helpers/face-fixture.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
 
-/** web/framecode.ts + web/metadata.ts bundled for page.addScriptTag, as window.FC. */
+/** web/capture/framecode.ts + web/capture/metadata.ts bundled for page.addScriptTag, as window.FC. */
 async function bundle(): Promise<string> {
   const r = await build({
     stdin: {
-      contents: "export * from './web/framecode.ts'; export { EchoOverlay, toFacesUp } from './web/metadata.ts';",
+      contents: "export * from './web/capture/framecode.ts'; export { EchoOverlay, toFacesUp } from './web/capture/metadata.ts';",
       resolveDir: REPO_ROOT,
       sourcefile: 'fc-entry.ts',
       loader: 'ts',

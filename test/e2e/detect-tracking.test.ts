@@ -1,12 +1,12 @@
 /**
- * The page-side logic that needs no browser: the box tracker (web/tracker.ts)
- * and the frame code's bit layout and decoder (web/framecode.ts), run in Node.
+ * The page-side logic that needs no browser: the box tracker (web/capture/tracker.ts)
+ * and the frame code's bit layout and decoder (web/capture/framecode.ts), run in Node.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Face } from '../../web/detect/detector.js';
-import { crc8, decodeFrameCode, FRAME_CODE_LAYOUT, frameCodeBits, frameCodeRect } from '../../web/framecode.js';
-import { FaceTracker, interpolateFaces } from '../../web/tracker.js';
+import type { Face } from '../../web/capture/detect/detector.js';
+import { crc8, decodeFrameCode, FRAME_CODE_LAYOUT, frameCodeBits, frameCodeRect } from '../../web/capture/framecode.js';
+import { FaceTracker, interpolateFaces } from '../../web/capture/tracker.js';
 
 /** Deterministic pseudo-random numbers in [-1, 1]. */
 function noise(seed: number): () => number {

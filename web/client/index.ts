@@ -8,17 +8,15 @@
  *   room.sendFaces([{ x: 0.4, y: 0.3, w: 0.2, h: 0.3, score: 0.9 }]);  // others get a 'faces' event
  *
  * One WebSocket (signaling, validated with the same schema as the server) and one
- * RTCPeerConnection per room; the SFU adds an m-line for every track of the others.
+ * RTCPeerConnection per room, through the client core in session.ts (the echo
+ * page uses it too); the SFU adds an m-line for every track of the others.
  * Events are typed (`FacecastEvents`); `close()` ends both.
  */
 import { FacesDown, type FaceBox, type FacesUp } from '../../src/protocol/detections.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
+import { Session } from './session.js';
 
 export type { FaceBox, FacesDown } from '../../src/protocol/detections.js';
-import { Publisher } from '../publish.js';
-import { Signaling } from '../signaling.js';
-
-type NegotiationMessage = Extract<ServerMessage, { type: 'offer' | 'answer' | 'ice' }>;
 
 export interface ConnectOptions {
   /** Room name (1-64 letters, digits, "_" or "-"). */
@@ -106,27 +104,17 @@ export class FacecastRoom {
   /** The others in the room, by id. */
   readonly participants = new Map<string, Participant>();
   private readonly listeners = new Map<keyof FacecastEvents, Set<Listener<never>>>();
-  private readonly signaling: Signaling;
-  private publisher: Publisher | null = null;
-  private iceServers: RTCIceServer[] = [];
-  private readonly early: NegotiationMessage[] = [];
+  /** The signaling socket and the peer connection (session.publisher, once publish() was called). */
+  private readonly session: Session;
   private closed = false;
 
-  private constructor(
-    private readonly opts: ConnectOptions,
-    onJoined: () => void,
-    onFailed: (err: FacecastError) => void,
-  ) {
+  private constructor(opts: ConnectOptions, onJoined: () => void, onFailed: (err: FacecastError) => void) {
     this.room = opts.room;
     let joined = false;
-    this.signaling = new Signaling(
+    this.session = new Session(
       {
-        message: (msg) => {
-          if (msg.type === 'welcome') {
-            this.iceServers = msg.iceServers;
-            this.signaling.send({ type: 'join', room: opts.room, name: opts.name, echo: opts.echo });
-            return;
-          }
+        onWelcome: () => this.session.send({ type: 'join', room: opts.room, name: opts.name, echo: opts.echo }),
+        onMessage: (msg) => {
           if (msg.type === 'joined') {
             joined = true;
             this.participantId = msg.participantId;
@@ -142,11 +130,11 @@ export class FacecastRoom {
           }
           this.receive(msg);
         },
-        invalid: (reason) => this.emit('error', { code: 'bad-server-message', message: reason }),
-        close: (code, reason) => {
+        onInvalid: (reason) => this.emit('error', { code: 'bad-server-message', message: reason }),
+        onClose: (code, reason) => {
           if (!joined) onFailed(new FacecastError('closed', `signaling closed before joining (${code}${reason ? ` ${reason}` : ''})`));
           this.closed = true;
-          this.publisher?.close();
+          this.session.publisher?.close();
           this.emit('close', { code, reason });
         },
       },
@@ -189,48 +177,45 @@ export class FacecastRoom {
    */
   publish(stream: MediaStream, options: PublishOptions = {}): RTCPeerConnection {
     if (this.closed) throw new FacecastError('closed', 'this room connection is closed');
-    if (this.publisher) throw new FacecastError('wrong-state', 'already publishing: publish once per room');
+    if (this.session.publisher) throw new FacecastError('wrong-state', 'already publishing: publish once per room');
     const video = stream.getVideoTracks()[0];
     if (!video) throw new FacecastError('no-video', 'the stream has no video track');
-    const p = new Publisher({
+    const p = this.session.publish({
       track: video,
       stream,
       direction: 'sendonly',
       simulcast: options.simulcast ?? true,
       preferredCodec: options.codec,
-      iceServers: this.iceServers,
       iceTransportPolicy: options.iceTransportPolicy,
-      send: (m) => this.signaling.send(m),
       onTrack: (remote, track, transceiver) => this.emit('track', { participant: remote.id, stream: remote, track, receiver: transceiver.receiver }),
       onConnectionState: (state) => this.emit('connection-state', state),
       onError: (context, err) => this.emit('error', { code: 'webrtc', message: `${context}: ${err instanceof Error ? err.message : String(err)}` }),
       onData: (data) => this.onData(data),
     });
-    this.publisher = p;
     for (const track of stream.getAudioTracks()) p.addTrack(track);
-    for (const m of this.early.splice(0)) void p.handle(m);
     return p.pc;
   }
 
   /** Add a track (e.g. the microphone, later) to what you publish. */
   addTrack(track: MediaStreamTrack): void {
-    if (!this.publisher) throw new FacecastError('wrong-state', 'publish() first');
-    this.publisher.addTrack(track);
+    const p = this.session.publisher;
+    if (!p) throw new FacecastError('wrong-state', 'publish() first');
+    p.addTrack(track);
   }
 
   /** The peer connection, once publish() was called. */
   get pc(): RTCPeerConnection | null {
-    return this.publisher?.pc ?? null;
+    return this.session.publisher?.pc ?? null;
   }
 
   /** Tell the SFU how big `participant`'s video is shown: it sends the simulcast layer that fits. */
   setTileSize(participant: string, width: number, height: number): void {
-    this.signaling.send({ type: 'tile', name: participant, width: Math.round(width), height: Math.round(height) });
+    this.session.send({ type: 'tile', name: participant, width: Math.round(width), height: Math.round(height) });
   }
 
   /** Receive your own video back from the SFU (or stop). */
   setEcho(enabled: boolean): void {
-    this.signaling.send({ type: 'echo', enabled });
+    this.session.send({ type: 'echo', enabled });
   }
 
   /**
@@ -239,7 +224,7 @@ export class FacecastRoom {
    * False when the data channel is not open yet.
    */
   sendFaces(faces: FaceBox[], options: { frame?: number; detector?: string } = {}): boolean {
-    const ch = this.publisher?.channel;
+    const ch = this.session.publisher?.channel;
     if (!ch || ch.readyState !== 'open') return false;
     const message: FacesUp = { type: 'faces', frame: (options.frame ?? 0) & 0xffffff, ts: performance.now(), detector: options.detector ?? 'app', faces };
     ch.send(JSON.stringify(message));
@@ -250,19 +235,13 @@ export class FacecastRoom {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.publisher?.close();
-    this.signaling.close();
+    this.session.close();
     this.emit('close', { code: 1000, reason: 'closed by the client' });
   }
 
+  /** Room notices once joined (negotiation, welcome and glare stay in the session). */
   private receive(msg: ServerMessage): void {
     switch (msg.type) {
-      case 'offer':
-      case 'answer':
-      case 'ice':
-        if (this.publisher) void this.publisher.handle(msg);
-        else this.early.push(msg);
-        return;
       case 'participant-joined':
         this.participants.set(msg.participant.id, msg.participant);
         this.emit('participant-joined', msg.participant);
@@ -272,7 +251,6 @@ export class FacecastRoom {
         this.emit('participant-left', msg.participant);
         return;
       case 'error':
-        if (msg.code === 'glare') return; // our offer crossed the server's: the polite side answers it
         this.emit('error', { code: msg.code, message: msg.message });
         return;
       default:

@@ -1,10 +1,16 @@
 /**
- * Publishes one video track to the SFU and receives the echo, using perfect
- * negotiation with the browser as the POLITE peer (it rolls back its own offer
- * on glare). The browser offers on negotiationneeded; the server may offer too.
+ * The browser's RTCPeerConnection to the SFU: publishes one video track (one
+ * encoding or the simulcast layers; more tracks with addTrack()) and receives
+ * what the SFU sends back (the echo page's echo, or the others' tracks on the
+ * m-lines the server adds), plus the `facecast` data channel.
+ *
+ * Perfect negotiation with the browser as the POLITE peer (it rolls back its own
+ * offer on glare): the browser offers on negotiationneeded; the server may offer
+ * too. ICE is trickled both ways; remote candidates that come before any remote
+ * description are held. Session (session.ts) feeds it the server's messages.
  */
-import { DATA_CHANNEL_LABEL } from '../src/protocol/detections.js';
-import type { ClientMessage, IceCandidate, ServerMessage } from '../src/protocol/messages.js';
+import { DATA_CHANNEL_LABEL } from '../../src/protocol/detections.js';
+import type { ClientMessage, IceCandidate, ServerMessage } from '../../src/protocol/messages.js';
 
 type NegotiationMessage = Extract<ServerMessage, { type: 'offer' | 'answer' | 'ice' }>;
 

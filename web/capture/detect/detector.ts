@@ -1,7 +1,7 @@
 /**
  * The one interface every face detector implements. Detectors run inside the
- * detection Web Worker (web/detect/worker.ts); the page talks to them through
- * DetectorClient (web/detect/client.ts).
+ * detection Web Worker (web/capture/detect/worker.ts); the page talks to them through
+ * DetectorClient (web/capture/detect/client.ts).
  */
 
 /** A point in normalized frame coordinates (0..1, origin top-left). */

@@ -1,8 +1,8 @@
 /**
  * Frame code: a frame counter stamped into a corner of every outgoing video
  * frame as black/white blocks, so a receiver can tell which published frame a
- * decoded frame is (metadata overlay mode aligns detections with it; issue 5
- * reuses it for glass-to-glass latency).
+ * decoded frame is (metadata overlay mode aligns detections with it; the
+ * glass-to-glass meter, web/stats/glass.ts, times frames by it).
  *
  * Layout (all sizes scale with the frame width; at 640 px a block is 8x8 px,
  * so the code is 136x16 px in the bottom-left corner, aligned to VP8's 16x16

@@ -7,7 +7,7 @@
  * its stream (the SFU made the m-line inactive) or mutes after having played.
  * A track that unmutes again brings its tile back.
  */
-import { watchFrames } from '../pipeline.js';
+import { watchFrames } from '../../stats/frames.js';
 
 export interface TileInfo {
   name: string;

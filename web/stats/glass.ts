@@ -1,6 +1,6 @@
 /**
  * Glass-to-glass latency, live: every outgoing frame carries its frame number
- * as a frame code (framecode.ts, stamped by the compositor); this meter reads
+ * as a frame code (web/capture/framecode.ts, stamped by the compositor); this meter reads
  * the code back from each decoded frame of a video (the echo) and takes the
  * time from that frame's capture (the camera frame's captureTime, as the
  * compositor drew it) to the moment the echo frame is shown
@@ -11,7 +11,7 @@
  * SFU, or a direct loopback), jitter buffer, decode and compositing for
  * display; not the camera sensor nor the screen's scan-out.
  */
-import { FrameCodeReader } from './framecode.js';
+import { FrameCodeReader } from '../capture/framecode.js';
 
 /** Samples kept for the median (about 2 s at 30 fps). */
 const WINDOW = 60;

@@ -1,8 +1,9 @@
 /**
- * WebSocket signaling client for `/ws` on the page's own host.
- * Every server message is validated with the shared zod schema.
+ * WebSocket signaling client for the SFU's `/ws` (by default on the page's own
+ * host; facecast/client passes its own URL). Every server message is validated
+ * with the shared zod schema.
  */
-import { ServerMessage, type ClientMessage } from '../src/protocol/messages.js';
+import { ServerMessage, type ClientMessage } from '../../src/protocol/messages.js';
 
 export interface SignalingHandlers {
   open?(): void;

@@ -1,9 +1,9 @@
 /**
- * facecast browser app: camera -> face detection (worker) -> composite canvas
- * -> WebRTC to the SFU -> echo video (+ overlay canvas in metadata mode).
+ * The echo page, served at /: camera -> face detection (worker) -> composite
+ * canvas -> WebRTC to the SFU -> echo video (+ overlay canvas in metadata mode).
  *
  * URL parameters:
- *   ?detector=<name>|none   detector from web/detect/registry.ts (default blazeface)
+ *   ?detector=<name>|none   detector from web/capture/detect/registry.ts (default blazeface)
  *   ?overlay=burned-in|metadata   boxes drawn into the sent video (default), or
  *                           sent as FacesUp on the data channel, frame-coded video
  *   ?inputSize=416          detector input size (tiny-face-detector)
@@ -18,16 +18,17 @@
  *   ?framecode=0            do not stamp the frame code in burned-in mode (no
  *                           glass-to-glass figure then)
  */
-import type { OverlayMode } from './compositor.js';
-import { DEFAULT_DETECTOR, type Face } from './detect/detector.js';
-import { DETECTORS, isDetectorName } from './detect/registry.js';
-import { GlassMeter, type GlassStats } from './glass.js';
-import { EchoOverlay, FacesSender, parseFacesDown, toFacesUp, type EchoOverlayStats, type FacesUp } from './metadata.js';
-import { Pipeline, watchFrames } from './pipeline.js';
-import type { Publisher } from './publish.js';
-import { Session } from './session.js';
-import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from './stats.js';
-import { StatusLine } from './status.js';
+import type { OverlayMode } from '../../capture/compositor.js';
+import { DEFAULT_DETECTOR, type Face } from '../../capture/detect/detector.js';
+import { DETECTORS, isDetectorName } from '../../capture/detect/registry.js';
+import { GlassMeter, type GlassStats } from '../../stats/glass.js';
+import { EchoOverlay, FacesSender, parseFacesDown, toFacesUp, type EchoOverlayStats, type FacesUp } from '../../capture/metadata.js';
+import { Pipeline } from '../../capture/pipeline.js';
+import type { Publisher } from '../../client/publisher.js';
+import { Session } from '../../client/session.js';
+import { watchFrames } from '../../stats/frames.js';
+import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../../stats/stats.js';
+import { StatusLine } from '../status-line.js';
 
 export interface FacecastDebug {
   stats: FacecastStats;
@@ -43,7 +44,7 @@ export interface FacecastDebug {
   echoOverlay(): EchoOverlayStats;
   /** The last FacesUp messages sent on the data channel. */
   sentFaces(): FacesUp[];
-  /** Glass-to-glass meter on #echo (see glass.ts). */
+  /** Glass-to-glass meter on #echo (see web/stats/glass.ts). */
   glass(): GlassStats;
   /** Frame number the compositor will give the next frame. */
   frameNo(): number;
@@ -260,16 +261,24 @@ function startSignaling(stream: MediaStream, track: MediaStreamTrack): void {
     startDirectLoopback(stream, track).catch((err: unknown) => setStatus('connection', `direct loopback failed: ${String(err)}`, true));
     return;
   }
-  new Session({
-    status: setStatus,
-    onWelcome(s) {
+  setStatus('signaling', 'connecting to server…');
+  const session: Session = new Session({
+    onOpen: () => setStatus('signaling', 'waiting for welcome…'),
+    onWelcome() {
+      setStatus('signaling', null);
       // No join: the server makes the echo page a private room of one with echo on.
-      publisher = startPublisher(s, stream, track);
+      publisher = startPublisher(session, stream, track);
     },
+    onMessage(msg) {
+      if (msg.type === 'error') setStatus('server', `server error ${msg.code}: ${msg.message}`, true);
+    },
+    onInvalid: (reason) => setStatus('server', `bad message from server: ${reason}`, true),
+    onClose: (code, reason) => setStatus('signaling', `signaling connection closed (${code}${reason ? ` ${reason}` : ''})`, true),
   });
 }
 
 function startPublisher(s: Session, stream: MediaStream, track: MediaStreamTrack): Publisher {
+  setStatus('connection', 'connecting…');
   const p = s.publish({
     track,
     stream,

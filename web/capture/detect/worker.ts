@@ -1,5 +1,5 @@
 /**
- * Detection worker. Protocol: web/detect/protocol.ts.
+ * Detection worker. Protocol: web/capture/detect/protocol.ts.
  * The page sends one frame at a time (only when idle), as a transferred ImageBitmap.
  */
 import type { FaceDetector } from './detector.js';

@@ -11,7 +11,7 @@
  *    its bottom-left corner; detections travel on the data channel instead.
  * Every frame drawn gets the next frame number (24-bit, wrapping). With
  * `stampCodes` the code is stamped in burned-in mode too (the echo page's
- * glass-to-glass meter reads it back, see glass.ts); the capture time of each
+ * glass-to-glass meter reads it back, see web/stats/glass.ts); the capture time of each
  * recent frame number is kept for that.
  */
 import type { Face } from './detect/detector.js';

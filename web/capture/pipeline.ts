@@ -10,7 +10,7 @@ import { Compositor, type OverlayMode } from './compositor.js';
 import { DetectorClient, type FrameTag } from './detect/client.js';
 import { DEFAULT_DETECTOR, type DetectorOptions, type Face } from './detect/detector.js';
 import { DETECTORS, isDetectorName } from './detect/registry.js';
-import type { Counters, FacecastStats } from './stats.js';
+import type { Counters, FacecastStats } from '../stats/stats.js';
 
 export const OUTPUT_FPS = 30;
 
@@ -213,27 +213,4 @@ export function describeMediaError(err: unknown, device: 'camera' | 'microphone'
     : e.name === 'NotFoundError' || e.name === 'OverconstrainedError'
       ? `no ${device} found`
       : `${device} unavailable (${e.name}: ${e.message})`;
-}
-
-/**
- * Counts the frames a `<video>` presents (requestVideoFrameCallback), calling
- * `onFrames(newFrames, metadata)` for each callback. Returns a stop function.
- */
-export function watchFrames(video: HTMLVideoElement, onFrames: (n: number, md: VideoFrameCallbackMetadata) => void): () => void {
-  if (typeof video.requestVideoFrameCallback !== 'function') return () => {};
-  let last = -1;
-  let handle = 0;
-  let stopped = false;
-  const onFrame = (_now: number, md: VideoFrameCallbackMetadata) => {
-    if (stopped) return;
-    const n = last >= 0 ? Math.max(0, md.presentedFrames - last) : 1;
-    last = md.presentedFrames;
-    handle = video.requestVideoFrameCallback(onFrame);
-    onFrames(n, md);
-  };
-  handle = video.requestVideoFrameCallback(onFrame);
-  return () => {
-    stopped = true;
-    video.cancelVideoFrameCallback?.(handle);
-  };
 }

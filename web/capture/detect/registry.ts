@@ -2,7 +2,7 @@
  * Detector registry: the names the page offers (`<select id="detector">`,
  * `?detector=<name>`), with their labels and default model locations. This file
  * is metadata only, so the page can import it; the worker loads the code for
- * one detector lazily (web/detect/loaders.ts), so only that detector's tfjs
+ * one detector lazily (web/capture/detect/loaders.ts), so only that detector's tfjs
  * bundle is fetched.
  */
 

@@ -18,7 +18,7 @@
  * frame get its own; in Chromium 156 neither changed the delay of this stream
  * (measured), so the page does not try.
  */
-import { FacesDown, FacesUp, MAX_DATA_MESSAGE_BYTES, type FaceBox } from '../src/protocol/detections.js';
+import { FacesDown, FacesUp, MAX_DATA_MESSAGE_BYTES, type FaceBox } from '../../src/protocol/detections.js';
 import type { Face } from './detect/detector.js';
 import { drawFaces } from './draw.js';
 import { FrameCodeReader } from './framecode.js';

@@ -11,11 +11,11 @@
  *   ?relay=1              media only through the server's TURN servers (--ice-server)
  *   plus the detector parameters of the echo page (?detector=, ?threshold=, ...)
  */
-import { PARTICIPANT_NAME, ROOM_NAME } from '../../src/protocol/messages.js';
-import { connect, FacecastError, type FacecastRoom } from '../client/index.js';
-import { describeMediaError, Pipeline } from '../pipeline.js';
-import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../stats.js';
-import { StatusLine } from '../status.js';
+import { PARTICIPANT_NAME, ROOM_NAME } from '../../../src/protocol/messages.js';
+import { connect, FacecastError, type FacecastRoom } from '../../client/index.js';
+import { describeMediaError, Pipeline } from '../../capture/pipeline.js';
+import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../../stats/stats.js';
+import { StatusLine } from '../status-line.js';
 import { RoomGrid, type TileInfo } from './grid.js';
 
 type StatusKey = 'camera' | 'microphone' | 'detector' | 'signaling' | 'server' | 'connection' | 'room';
