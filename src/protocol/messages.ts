@@ -107,7 +107,15 @@ export const Joined = z.object({
 export const ParticipantJoined = z.object({ type: z.literal('participant-joined'), participant: ParticipantInfo });
 export const ParticipantLeft = z.object({ type: z.literal('participant-left'), participant: ParticipantInfo });
 
-export const ServerMessage = z.discriminatedUnion('type', [Welcome, Offer, Answer, Ice, ErrorMessage, Joined, ParticipantJoined, ParticipantLeft]);
+/**
+ * `name`'s video is not forwarded to you for now: `bandwidth`: your connection's estimate has
+ * no room for it even at its lowest layer (the others' videos come first, the largest tile
+ * first). It comes back with `track-resumed` (at a keyframe) when it fits.
+ */
+export const TrackPaused = z.object({ type: z.literal('track-paused'), name: z.string(), kind: z.literal('video'), reason: z.literal('bandwidth') });
+export const TrackResumed = z.object({ type: z.literal('track-resumed'), name: z.string(), kind: z.literal('video') });
+
+export const ServerMessage = z.discriminatedUnion('type', [Welcome, Offer, Answer, Ice, ErrorMessage, Joined, ParticipantJoined, ParticipantLeft, TrackPaused, TrackResumed]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
 export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string };

@@ -28,7 +28,28 @@ export interface Metrics {
 type Forwarder = NonNullable<ReturnType<Participant['subscription']>>;
 
 const IN_KEYS = ['packetsIn', 'bytesIn', 'keyframesIn', 'keyframeRequestsSent', 'gapsIn'] as const;
-const OUT_KEYS = ['packetsOut', 'bytesOut', 'keyframeRequestsIn', 'nacksIn', 'nacksAnswered', 'retransmissions', 'nackMisses', 'keyframesForLoss'] as const;
+const OUT_KEYS = [
+  'packetsOut',
+  'bytesOut',
+  'keyframeRequestsIn',
+  'nacksIn',
+  'nacksAnswered',
+  'retransmissions',
+  'nackMisses',
+  'keyframesForLoss',
+  'rtxCongestion',
+  'rtxRefusedTooOld',
+  'rtxRefusedTooMany',
+  'rtxRefusedTooSoon',
+  'rtxRefusedOverBudget',
+] as const;
+/** The refusal counters are one metric with a `reason` label. */
+const REFUSED_REASON: Partial<Record<(typeof OUT_KEYS)[number], string>> = {
+  rtxRefusedTooOld: 'too-old',
+  rtxRefusedTooMany: 'too-many',
+  rtxRefusedTooSoon: 'too-soon',
+  rtxRefusedOverBudget: 'over-budget',
+};
 type InKey = (typeof IN_KEYS)[number];
 type OutKey = (typeof OUT_KEYS)[number];
 
@@ -45,7 +66,7 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
   // `aggregator`: how worker threads' values combine at /metrics (worker-pool.ts): sums by default.
   const gauge = (name: string, help: string, labelNames: string[] = [], aggregator: 'sum' | 'max' | 'average' = 'sum') =>
     new Gauge({ name, help, labelNames, registers: [registry], aggregator });
-  const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
+  const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
 
   const g = {
     rooms: gauge('facecast_rooms', 'Rooms with at least one participant (echo pages included).'),
@@ -66,7 +87,12 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
     keyframeRequestsSent: counter('facecast_keyframe_requests_forwarded_total', 'Keyframe requests (PLI) sent to publishers, after coalescing.'),
     gapsIn: counter('facecast_publisher_gaps_total', 'Losses from publishers too big for NACKs (outages, long sequence jumps); each asked for a keyframe.'),
   };
-  const outCounters: Record<OutKey, Counter> = {
+  const refused = counter(
+    'facecast_retransmissions_refused_total',
+    "NACKed packets not resent, by reason: too-old (sent over 1 s ago), too-many (resent 3 times), too-soon (within an RTT of its last resend), over-budget (the subscriber's retransmissions would pass 10% of what it is forwarded).",
+    ['reason'],
+  );
+  const outCounters: Record<Exclude<OutKey, keyof typeof REFUSED_REASON>, Counter> = {
     packetsOut: counter('facecast_rtp_packets_sent_total', 'RTP packets forwarded to subscribers (retransmissions included).'),
     bytesOut: counter('facecast_rtp_payload_bytes_sent_total', 'RTP payload bytes forwarded to subscribers.'),
     keyframeRequestsIn: counter('facecast_keyframe_requests_received_total', 'PLI/FIR received from subscribers.'),
@@ -75,6 +101,10 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
     retransmissions: counter('facecast_retransmissions_total', 'Packets retransmitted to subscribers.'),
     nackMisses: counter('facecast_nack_misses_total', 'NACKed packets not in the cache (too old, or never received from the publisher).'),
     keyframesForLoss: counter('facecast_keyframe_requests_for_loss_total', 'Keyframes asked of publishers because a subscriber kept NACKing a packet the SFU never received.'),
+    rtxCongestion: counter(
+      'facecast_retransmission_congestion_total',
+      'Times a subscriber stayed over its retransmission budget for 2 s (each took it one simulcast layer down for 5 s).',
+    ),
   };
 
   const update = () => {
@@ -128,10 +158,13 @@ export function createMetrics(rooms: Rooms, opts: { defaultMetrics?: boolean } =
       for (const t of knownTracks) n += (t.stats as InboundTrackStats)[k];
       setCounter(inCounters[k], n);
     }
+    refused.reset();
     for (const k of OUT_KEYS) {
       let n = departedOut[k];
       for (const f of knownForwarders) n += (f.stats as ForwarderStats)[k];
-      setCounter(outCounters[k], n);
+      const reason = REFUSED_REASON[k];
+      if (reason) refused.inc({ reason }, n);
+      else setCounter(outCounters[k as keyof typeof outCounters], n);
     }
 
     g.rooms.set(rooms.list.length);

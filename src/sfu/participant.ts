@@ -71,6 +71,8 @@ export interface ParticipantSnapshot {
   nacksReceived: number;
   nacksAnswered: number;
   retransmissions: number;
+  /** NACKed packets not resent (every reason: too old, too many, too soon, over budget); per reason in `subscriptions`. */
+  retransmissionsRefused: number;
   ageMs: number;
 }
 
@@ -83,6 +85,10 @@ export interface ParticipantEvents {
   track: [InboundTrack];
   /** Face detection results the client published on its `facecast` data channel. */
   faces: [FacesUp];
+  /** A video it receives is paused for bandwidth (allocator.ts); `name`: its publisher's stream (name). */
+  'track-paused': [name: string, kind: 'video', reason: 'bandwidth'];
+  /** That video comes again (at a keyframe). */
+  'track-resumed': [name: string, kind: 'video'];
   /** Something the client asked for is refused (its media is not forwarded): tell the client. */
   refused: [code: 'forbidden' | 'too-many-tracks', message: string];
   /** The participant is gone (closed, failed, timed out). */
@@ -122,6 +128,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       fixedMedia,
       onlyPublisher: opts.onlyPublisher,
       requestOffer: () => this.negotiator.requestOffer(),
+      onPaused: (_key, name, paused) => (paused ? this.emit('track-paused', name, 'video', 'bandwidth') : this.emit('track-resumed', name, 'video')),
     });
     this.liveness = new Liveness(this.pc, { iceTimeoutMs: opts.iceTimeoutMs ?? 30_000, connectTimeoutMs: opts.connectTimeoutMs ?? 30_000 }, (reason) => void this.close(reason));
     this.faces = new FacesChannel(this.pc, (faces) => this.emit('faces', faces));
@@ -256,6 +263,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       nacksReceived: sum(subscriptions, 'nacksIn'),
       nacksAnswered: sum(subscriptions, 'nacksAnswered'),
       retransmissions: sum(subscriptions, 'retransmissions'),
+      retransmissionsRefused: subscriptions.reduce((n, f) => n + f.rtxRefusedTooOld + f.rtxRefusedTooMany + f.rtxRefusedTooSoon + f.rtxRefusedOverBudget, 0),
       ageMs: Date.now() - this.createdAt,
     };
   }

@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { RTP_EXTENSION_URI, RtcpPayloadSpecificFeedback, RtpHeader, type RtpPacket, serializeSdesMid, serializeSdesRTPStreamID } from 'werift';
+import { RtcpPayloadSpecificFeedback, type RtpPacket } from 'werift';
 import { PSFB_REMB, rembPacket } from '../../src/sfu/werift/rtcp.js';
 import type { FacecastServer } from '../../src/server/facecast.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
-import { Vp8Source } from '../helpers/vp8-source.js';
+import { LAYERS, publishSimulcast, type SimulcastPublisher } from '../helpers/simulcast.js';
 import { TestClient } from '../helpers/werift-client.js';
-
-const LAYERS = [
-  { rid: 'q', ssrc: 0x1111, width: 160, height: 120, bitrate: 300_000 },
-  { rid: 'h', ssrc: 0x2222, width: 320, height: 240, bitrate: 600_000 },
-  { rid: 'f', ssrc: 0x3333, width: 640, height: 480, bitrate: 1_200_000 },
-] as const;
 
 /** Width in a VP8 keyframe's first packet (S bit, key-frame bit clear, start code 9d 01 2a), else 0. */
 const frameWidth = (p: RtpPacket) => {
@@ -22,56 +16,21 @@ const frameWidth = (p: RtpPacket) => {
 
 describe('simulcast: three rid layers, one chosen per subscriber by tile size, switched on keyframes', () => {
   let server: FacecastServer;
+  let publisher: SimulcastPublisher;
   let pub: TestClient;
   let viewer: TestClient;
-  let timer: NodeJS.Timeout;
-  const sources = LAYERS.map((l) => new Vp8Source({ ssrc: l.ssrc, width: l.width, height: l.height, bitrate: l.bitrate, keyframeEvery: 45 }));
 
   before(async () => {
     server = await startTestServer();
-    pub = new TestClient(server.url);
-    await pub.join('sim', 'alice');
-    await pub.opened;
-    const t = pub.pc.addTransceiver('video', {
-      direction: 'sendonly',
-      simulcast: LAYERS.map((l) => ({ rid: l.rid, direction: 'send' as const })),
-    });
-    pub.transceiver = t;
-    await pub.offerAndConnect();
-    const dtls = pub.pc.dtlsTransports[0]!;
-    const extId = (uri: string) => Number(new RegExp(`a=extmap:(\\d+) ${uri}`).exec(pub.pc.remoteDescription!.sdp)?.[1]);
-    const ridId = extId(RTP_EXTENSION_URI.sdesRTPStreamID);
-    const midId = extId(RTP_EXTENSION_URI.sdesMid);
-    assert.ok(ridId > 0 && midId > 0, 'the SFU accepted the mid and rid header extensions');
-    // Any PLI asks every layer for a keyframe (what a browser does per requested SSRC).
-    pub.pliListeners.push(() => {
-      for (const s of sources) s.requestKeyframe();
-    });
-    let frames = 0;
-    timer = setInterval(() => {
-      if (frames++ > 400) return; // bounded: ~13 s
-      LAYERS.forEach((l, i) => {
-        for (const p of sources[i]!.nextFrame()) {
-          const header = new RtpHeader({
-            ...p.header,
-            payloadType: 96,
-            extensions: [
-              { id: midId, payload: serializeSdesMid(t.mid!) },
-              { id: ridId, payload: serializeSdesRTPStreamID(l.rid) },
-            ],
-          });
-          header.extension = true;
-          void dtls.sendRtp(p.payload, header);
-        }
-      });
-    }, 33);
+    publisher = await publishSimulcast(server.url, 'sim', 'alice');
+    pub = publisher.client;
     viewer = new TestClient(server.url);
     await viewer.join('sim', 'bob');
     await viewer.connect('recvonly');
   });
 
   after(async () => {
-    clearInterval(timer);
+    publisher?.stop();
     await pub?.close();
     await viewer?.close();
     await server?.close();
@@ -171,13 +130,24 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
       const bob = async () => (await server.state()).peers.find((p) => p.name === 'bob')!.subscriptions[0]!;
       await waitFor(async () => (await bob()).layer === 'f', 4000, 'layer f for the big tile');
       const sendRemb = async (bps: number) => void viewer.pc.dtlsTransports[0]!.sendRtcp([rembPacket(1, bps, [(await bob()).ssrc])]);
-      // 100 kbps fits none of the layers (each is several hundred kbps here): the lowest one.
+      // 100 kbps fits none of the layers (each is several hundred kbps here): the video is paused
+      // and the viewer told; 450 kbps fits the lowest layer (300 kbps): it resumes there.
+      const from = viewer.messages.length;
       await sendRemb(100_000);
-      await waitFor(async () => (await bob()).layer === 'q', 4000, 'layer q under a 100 kbps estimate');
+      const paused = await viewer.nextMessage((m) => m.type === 'track-paused', 4000, from);
+      assert.deepEqual(paused, { type: 'track-paused', name: 'alice', kind: 'video', reason: 'bandwidth' });
+      assert.equal((await bob()).paused, true);
       assert.equal((await bob()).estimateBps, 100_000);
+      const before = (await bob()).packetsOut;
+      await new Promise((r) => setTimeout(r, 500));
+      assert.ok((await bob()).packetsOut - before < 5, 'nothing forwarded while paused (a packet already queued at most)');
+      await sendRemb(450_000);
+      await viewer.nextMessage((m) => m.type === 'track-resumed', 4000, from);
+      await waitFor(async () => (await bob()).layer === 'q' && !(await bob()).paused, 4000, 'resumed on layer q under a 450 kbps estimate');
+      await sendRemb(100_000);
       // The publisher hears what its subscriber can take (never below 150 kbps).
-      await waitFor(() => rembsAtPublisher.length > 0, 3000, 'a REMB at the publisher');
-      assert.equal(rembsAtPublisher.at(-1), 150_000);
+      await waitFor(() => rembsAtPublisher.at(-1) === 150_000, 3000, 'a REMB of 150 kbps at the publisher');
+      assert.ok((await bob()).nackMisses < 5, `no sequence gap for what the pause left out (viewer NACKed ${(await bob()).nackMisses} packets the SFU never had)`);
       const alice = (await server.state()).peers.find((p) => p.name === 'alice')!;
       assert.ok(
         alice.tracks.some((t) => t.rembSentBps === 150_000),
@@ -187,9 +157,11 @@ describe('simulcast: three rid layers, one chosen per subscriber by tile size, s
       await sendRemb(20_000_000);
       // Up for bandwidth waits until the last switch is 4 s old (no flapping near a layer's bitrate).
       await sendRemb(20_000_000);
-      await waitFor(async () => (await bob()).layer === 'f', 9000, 'layer f under a 20 Mbps estimate');
+      await waitFor(async () => (await bob()).layer === 'f', 9000, 'layer f under a 20 Mbps estimate').catch(async (e) => {
+        throw new Error(e.message + JSON.stringify(await bob()));
+      });
       await waitFor(() => rembsAtPublisher.at(-1)! > 10_000_000, 3000, 'the publisher told about 20 Mbps');
-      console.log(`# REMB: 100 kbps -> layer q, publisher told 150 kbps; 20 Mbps -> layer f, publisher told ${rembsAtPublisher.at(-1)} bps`);
+      console.log(`# REMB: 100 kbps -> paused, 450 kbps -> layer q, publisher told 150 kbps; 20 Mbps -> layer f, publisher told ${rembsAtPublisher.at(-1)} bps`);
     } finally {
       unSubscribe();
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ESTIMATE_USE, type LayerChoice, type LayerView, layerRank, selectLayer, UPSWITCH_HOLD_MS } from '../../src/sfu/subscriptions/layer-selector.js';
+import { type LayerChoice, type LayerView, layerRank, selectLayer, UPSWITCH_HOLD_MS } from '../../src/sfu/subscriptions/layer-selector.js';
 
 const q: LayerView = { rid: 'q', height: 180, bitrateBps: 150_000 };
 const h: LayerView = { rid: 'h', height: 360, bitrateBps: 500_000 };
@@ -11,7 +11,7 @@ const choice = (over: Partial<LayerChoice<LayerView>> = {}): LayerChoice<LayerVi
   live: [f, q, h],
   current: undefined,
   maxHeight: Infinity,
-  estimateBps: null,
+  ceiling: undefined,
   congested: false,
   now: 100_000,
   lastLayerChangeAt: 0,
@@ -29,11 +29,13 @@ describe('layer selector (pure)', () => {
     assert.equal(selectLayer(choice({ live: [] })), undefined);
   });
 
-  it('lowered until the bitrate fits the estimate (with headroom), never below the lowest', () => {
-    assert.equal(selectLayer(choice({ estimateBps: 1_500_000 })), h, '1.5 Mbps layer does not fit 85% of 1.5 Mbps');
-    assert.equal(selectLayer(choice({ estimateBps: 1_500_000 / ESTIMATE_USE })), f);
-    assert.equal(selectLayer(choice({ estimateBps: 400_000 })), q);
-    assert.equal(selectLayer(choice({ estimateBps: 10_000 })), q);
+  it('no higher than the ceiling the bandwidth budget allows, never below the lowest', () => {
+    assert.equal(selectLayer(choice({ ceiling: h })), h);
+    assert.equal(selectLayer(choice({ ceiling: f })), f);
+    assert.equal(selectLayer(choice({ ceiling: q })), q);
+    assert.equal(selectLayer(choice({ ceiling: h, maxHeight: 180 })), q, 'the tile wants less than the ceiling');
+    const gone = { rid: 'x', height: 100, bitrateBps: 1 };
+    assert.equal(selectLayer(choice({ ceiling: gone })), q, 'a ceiling below every live layer: the lowest');
   });
 
   it('one more step down while congested', () => {
@@ -42,12 +44,12 @@ describe('layer selector (pure)', () => {
   });
 
   it('going up for bandwidth waits after a switch; a bigger tile does not', () => {
-    const recent = { current: h, estimateBps: 5_000_000, lastLayerChangeAt: 100_000 - 1000 };
+    const recent = { current: h, ceiling: f, lastLayerChangeAt: 100_000 - 1000 };
     assert.equal(selectLayer(choice(recent)), h, 'held');
     assert.equal(selectLayer(choice({ ...recent, now: 100_000 - 1000 + UPSWITCH_HOLD_MS })), f, 'after the hold');
     assert.equal(selectLayer(choice({ ...recent, maxHeightChangedAt: 100_000 - 500 })), f, 'the tile grew after the switch');
-    assert.equal(selectLayer(choice({ current: h, lastLayerChangeAt: 100_000 - 1000 })), f, 'no estimate: the tile decides');
-    assert.equal(selectLayer(choice({ ...recent, estimateBps: 400_000 })), q, 'going down is never held');
+    assert.equal(selectLayer(choice({ current: h, lastLayerChangeAt: 100_000 - 1000 })), f, 'no budget limit: the tile decides');
+    assert.equal(selectLayer(choice({ ...recent, ceiling: q })), q, 'going down is never held');
   });
 
   it('layers of unknown size rank by rid, below known sizes', () => {
@@ -67,14 +69,16 @@ describe('layer selector (pure)', () => {
     fc.assert(
       fc.property(
         fc.array(layer, { minLength: 1, maxLength: 4 }),
-        fc.option(fc.integer({ min: 0, max: 10_000_000 }), { nil: null }),
+        fc.option(layer, { nil: undefined }),
         fc.integer({ min: 1, max: 3000 }),
         fc.boolean(),
-        (live, estimateBps, maxHeight, congested) => {
-          const picked = selectLayer(choice({ live, estimateBps, maxHeight, congested }));
+        (live, ceiling, maxHeight, congested) => {
+          const picked = selectLayer(choice({ live, ceiling, maxHeight, congested }));
           assert.ok(picked && live.includes(picked));
           const tile = selectLayer(choice({ live, maxHeight }))!;
           assert.ok(layerRank(picked) <= layerRank(tile));
+          if (ceiling)
+            assert.ok(layerRank(picked) <= layerRank(ceiling) || picked === [...live].sort((a, b) => layerRank(a) - layerRank(b))[0], 'under the ceiling, or the lowest');
         },
       ),
     );

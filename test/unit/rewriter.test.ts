@@ -68,6 +68,16 @@ describe('RtpRewriter', () => {
 });
 
 describe('sequence helpers', () => {
+  it('restart(): the same source after a pause continues at the next seq, no gap for what was left out', () => {
+    const r = new RtpRewriter(90000, 1000, 5000);
+    r.rewrite(A, 40000, 0, 0);
+    r.rewrite(A, 40001, 3000, 33);
+    r.restart();
+    // 300 packets (about 10 s) were not forwarded: the stream goes on at 1002, its timestamp by the time elapsed.
+    assert.deepEqual(r.rewrite(A, 40301, 903000, 10_033), { seq: 1002, timestamp: 5000 + 3000 + 900_000 });
+    assert.deepEqual(r.rewrite(A, 40302, 906000, 10_066), { seq: 1003, timestamp: 5000 + 3000 + 903_000 });
+  });
+
   it('diff16 is signed on the circle', () => {
     assert.equal(diff16(65535, 0), 1);
     assert.equal(diff16(0, 65535), -1);

@@ -26,6 +26,7 @@ const peer = (id: string, name: string, subscriptions: ServerState['peers'][numb
   nacksReceived: 0,
   nacksAnswered: 2,
   retransmissions: 5,
+  retransmissionsRefused: 0,
   ageMs: 61_000,
 });
 
@@ -38,6 +39,7 @@ describe('facecast state table', () => {
       ssrc: 42,
       layer: 'h',
       layerSwitches: 2,
+      paused: false,
       packetsOut: 20_000,
       bytesOut: 1,
       keyframeRequestsIn: 0,
@@ -45,6 +47,11 @@ describe('facecast state table', () => {
       nacksAnswered: 0,
       retransmissions: 1,
       nackMisses: 0,
+      rtxRefusedTooOld: 0,
+      rtxRefusedTooMany: 0,
+      rtxRefusedTooSoon: 0,
+      rtxRefusedOverBudget: 0,
+      rtxCongestion: 0,
       keyframesForLoss: 0,
       estimateBps: 512_000,
     };

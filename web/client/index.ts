@@ -64,6 +64,14 @@ export interface FacecastEvents {
   faces: FacesDown;
   /** Any other message on the `facecast` data channel. */
   data: unknown;
+  /**
+   * `participant`'s video is paused for you: your connection's bandwidth estimate has no room
+   * for it even at its lowest layer (the SFU shares one estimate across what you receive,
+   * the largest tile first). Its track stays; frames stop until 'track-resumed'.
+   */
+  'track-paused': { participant: string; kind: 'video'; reason: 'bandwidth' };
+  /** `participant`'s video comes again. */
+  'track-resumed': { participant: string; kind: 'video' };
   'connection-state': RTCPeerConnectionState;
   /** An error the server reported ({code, message}; codes are listed in README). */
   error: { code: string; message: string };
@@ -252,6 +260,12 @@ export class FacecastRoom {
         return;
       case 'error':
         this.emit('error', { code: msg.code, message: msg.message });
+        return;
+      case 'track-paused':
+        this.emit('track-paused', { participant: msg.name, kind: msg.kind, reason: msg.reason });
+        return;
+      case 'track-resumed':
+        this.emit('track-resumed', { participant: msg.name, kind: msg.kind });
         return;
       default:
         return;

@@ -6,6 +6,7 @@ import { RtpWriter } from '../werift/rtp-writer.js';
 import { receiverReport } from '../werift/sender.js';
 import { selectLayer } from './layer-selector.js';
 import { PacketCache } from './packet-cache.js';
+import { RetransmitLimiter, type RefuseReason, type SentRecord } from './retransmit-limiter.js';
 import { RtpRewriter } from './rewriter.js';
 
 export interface ForwarderStats {
@@ -19,6 +20,13 @@ export interface ForwarderStats {
   /** Packets retransmitted. */
   retransmissions: number;
   nackMisses: number;
+  /** NACKed packets not resent (retransmit-limiter.ts): sent too long ago, resent enough already, within an RTT of their last resend, over the subscriber's budget. */
+  rtxRefusedTooOld: number;
+  rtxRefusedTooMany: number;
+  rtxRefusedTooSoon: number;
+  rtxRefusedOverBudget: number;
+  /** Times the subscriber was found over its retransmission budget for 2 s (each took it a layer down for CONGESTION_HOLD_MS). */
+  rtxCongestion: number;
   /**
    * Keyframes asked of the publisher because the subscriber kept asking for a packet the
    * SFU never received (lost on the way in, not recovered): its decoder cannot go on without one.
@@ -28,8 +36,8 @@ export interface ForwarderStats {
   estimateBps: number | null;
 }
 
-/** What the NACK cache keeps per outgoing packet: the source packet and its rewritten fields. */
-interface SentPacket {
+/** What the NACK cache keeps per outgoing packet: the source packet, its rewritten fields, its resends. */
+interface SentPacket extends SentRecord {
   source: RtpPacket;
   timestamp: number;
   /** The payload as sent, when it differs from the source's (VP8 picture id rewritten). */
@@ -48,10 +56,18 @@ const ESTIMATE_TTL_MS = 5000;
  */
 const NEVER_HAD_KEYFRAME_AFTER_MS = 250;
 
+const REFUSED_KEY: Record<RefuseReason, 'rtxRefusedTooOld' | 'rtxRefusedTooMany' | 'rtxRefusedTooSoon' | 'rtxRefusedOverBudget'> = {
+  'too-old': 'rtxRefusedTooOld',
+  'too-many': 'rtxRefusedTooMany',
+  'too-soon': 'rtxRefusedTooSoon',
+  'over-budget': 'rtxRefusedOverBudget',
+};
+
 /**
  * One (track, subscriber) pair: owns all rewriting toward that subscriber
  * (SSRC, payload type, sequence numbers, timestamps, header extensions),
- * answers the subscriber's NACKs from its own cache and turns its
+ * answers the subscriber's NACKs from its own cache (within the limits of
+ * retransmit-limiter.ts) and turns its
  * PLI/FIR into coalesced keyframe requests upstream.
  *
  * The source packet is never mutated: werift hands the same object to every sink.
@@ -65,11 +81,17 @@ export class Forwarder implements PacketSink {
     nacksAnswered: 0,
     retransmissions: 0,
     nackMisses: 0,
+    rtxRefusedTooOld: 0,
+    rtxRefusedTooMany: 0,
+    rtxRefusedTooSoon: 0,
+    rtxRefusedOverBudget: 0,
+    rtxCongestion: 0,
     keyframesForLoss: 0,
     estimateBps: null,
   };
   private readonly rewriter: RtpRewriter;
   private readonly cache = new PacketCache<SentPacket>(1024);
+  private readonly limiter = new RetransmitLimiter();
   private readonly disposers: (() => void)[] = [];
   private readonly writer: RtpWriter;
   private readonly munger: Vp8Munger | undefined;
@@ -81,6 +103,10 @@ export class Forwarder implements PacketSink {
   private target: InboundTrack | undefined;
   /** The subscriber's tile height: the smallest layer at least this tall is enough. */
   private maxHeight = Infinity;
+  /** The highest layer the subscriber's budget allows (allocator.ts); undefined: no limit. */
+  private ceiling: InboundTrack | undefined;
+  /** The budget has no room for this video even at its lowest layer: nothing is forwarded. */
+  private pausedForBandwidth = false;
   private congestedUntil = 0;
   /** Layer switches done (for state and tests). */
   layerSwitches = 0;
@@ -88,6 +114,8 @@ export class Forwarder implements PacketSink {
   constructor(
     private source: InboundTrack,
     readonly sender: RTCRtpSender,
+    /** Told when the subscriber sends a new bandwidth estimate (Subscriptions re-allocates). */
+    private readonly onEstimate?: () => void,
   ) {
     this.writer = new RtpWriter(sender);
     this.rewriter = new RtpRewriter(source.clockRate);
@@ -145,6 +173,34 @@ export class Forwarder implements PacketSink {
     this.chooseLayer();
   }
 
+  /** The tile height (Infinity: unknown), the published layers, the layer forwarded or awaited: what the allocator reads. */
+  get demand(): { tileHeight: number; layers: readonly InboundTrack[]; current: InboundTrack | undefined } {
+    return { tileHeight: this.maxHeight, layers: this.layers, current: this.pausedForBandwidth ? undefined : (this.target ?? this.source) };
+  }
+
+  get paused(): boolean {
+    return this.pausedForBandwidth;
+  }
+
+  /**
+   * The allocator's decision: the highest layer this video may have (undefined: no limit),
+   * or null: paused (nothing forwarded; it resumes at a keyframe).
+   */
+  allot(ceiling: InboundTrack | null | undefined): void {
+    if (ceiling === null) {
+      if (!this.pausedForBandwidth && this.source.kind === 'video') this.pausedForBandwidth = true;
+      return;
+    }
+    this.ceiling = ceiling;
+    if (this.pausedForBandwidth) {
+      this.pausedForBandwidth = false;
+      this.rewriter.restart();
+      this.needKeyframe = true;
+      this.source.requestKeyframe(false);
+    }
+    this.chooseLayer();
+  }
+
   /** Pick the layer (layer-selector.ts) for the tile size, the estimate and the loss; switch at that layer's keyframe. */
   private chooseLayer(): void {
     // Layers the publisher is sending now (it drops the top ones when short of bandwidth or CPU).
@@ -156,7 +212,7 @@ export class Forwarder implements PacketSink {
       live,
       current,
       maxHeight: this.maxHeight,
-      estimateBps: this.estimateBps,
+      ceiling: this.ceiling,
       congested: now < this.congestedUntil,
       now,
       lastLayerChangeAt: this.lastLayerChangeAt,
@@ -218,6 +274,7 @@ export class Forwarder implements PacketSink {
   }
 
   write(packet: RtpPacket, keyframe: boolean, from: InboundTrack = this.source): void {
+    if (this.pausedForBandwidth) return;
     if (this.admit(keyframe, from)) this.forward(packet);
   }
 
@@ -247,11 +304,13 @@ export class Forwarder implements PacketSink {
 
   /** Rewrite (seq, timestamp, VP8 picture id), keep for NACKs, send. */
   protected forward(packet: RtpPacket): void {
-    const out = this.rewriter.rewrite(packet.header.ssrc, packet.header.sequenceNumber, packet.header.timestamp, performance.now());
+    const now = performance.now();
+    const out = this.rewriter.rewrite(packet.header.ssrc, packet.header.sequenceNumber, packet.header.timestamp, now);
     if (!out) return;
     if (this.lastOutSeq < 0 || ((out.seq - this.lastOutSeq) & 0xffff) < 0x8000) this.lastOutSeq = out.seq;
     const payload = this.munger ? this.munger.munge(this.source, packet.payload) : packet.payload;
-    this.cache.put(out.seq, { source: packet, timestamp: out.timestamp, payload });
+    this.cache.put(out.seq, { source: packet, timestamp: out.timestamp, payload, sentAt: now, resends: 0, lastResentAt: 0 });
+    this.limiter.forwarded();
     this.send(packet, payload, out.seq, out.timestamp, false);
   }
 
@@ -286,7 +345,8 @@ export class Forwarder implements PacketSink {
         if (fb.ssrcFeedbacks?.includes(ssrc) && typeof fb.bitrate === 'bigint') {
           this.stats.estimateBps = Number(fb.bitrate);
           this.estimateAt = performance.now();
-          this.chooseLayer();
+          if (this.onEstimate) this.onEstimate();
+          else this.chooseLayer();
         }
         return;
       }
@@ -310,6 +370,9 @@ export class Forwarder implements PacketSink {
     if (feedback instanceof GenericNack && feedback.mediaSourceSsrc === ssrc) {
       this.stats.nacksIn++;
       let answered = false;
+      const now = performance.now();
+      const rttS = receiverReport(this.sender).rttS;
+      const rttMs = rttS === undefined ? undefined : rttS * 1000;
       for (const seq of feedback.lost) {
         const sent = this.cache.get(seq);
         if (!sent) {
@@ -318,10 +381,21 @@ export class Forwarder implements PacketSink {
           if (this.lastOutSeq >= 0 && ((this.lastOutSeq - seq) & 0xffff) < this.cache.capacity) this.neverHad(seq);
           continue;
         }
+        const refused = this.limiter.admit(sent, now, rttMs);
+        if (refused) {
+          this.stats[REFUSED_KEY[refused]]++;
+          continue;
+        }
         answered = true;
         this.send(sent.source, sent.payload, seq, sent.timestamp, true);
       }
       if (answered) this.stats.nacksAnswered++;
+      if (this.limiter.congested(now)) {
+        // It asks for more than it can take: what it gets must shrink (one layer down, held).
+        if (now >= this.congestedUntil) this.stats.rtxCongestion++;
+        this.congestedUntil = now + CONGESTION_HOLD_MS;
+        this.chooseLayer();
+      }
     }
   }
 }

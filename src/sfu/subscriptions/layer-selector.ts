@@ -3,10 +3,12 @@
  * made by its Forwarder whenever a layer comes or goes, the tile is resized, a bandwidth
  * estimate or a loss report arrives. Its rules, in order:
  *  1. the smallest layer at least as tall as the subscriber's tile (else the tallest);
- *  2. lowered until its bitrate fits ESTIMATE_USE of the subscriber's estimate (if any);
+ *  2. no higher than the ceiling the subscriber's bandwidth budget allows (allocator.ts:
+ *     one estimate shared by everything the subscriber receives);
  *  3. one more step down while the subscriber reports heavy loss (`congested`);
- *  4. going up for bandwidth (not for a bigger tile) waits UPSWITCH_HOLD_MS after the
- *     last switch, so an estimate near a layer's bitrate does not flap (every switch costs a keyframe).
+ *  4. going up for bandwidth (a higher ceiling, not a bigger tile) waits UPSWITCH_HOLD_MS
+ *     after the last switch, so an estimate near a layer's bitrate does not flap (every
+ *     switch costs a keyframe).
  */
 
 /** What the selector reads of a layer (an InboundTrack). */
@@ -24,8 +26,8 @@ export interface LayerChoice<L extends LayerView> {
   current: L | undefined;
   /** The subscriber's tile height in device pixels (Infinity: unknown). */
   maxHeight: number;
-  /** The subscriber's bandwidth estimate in bps, null without a recent one. */
-  estimateBps: number | null;
+  /** The highest layer the subscriber's bandwidth budget allows (allocator.ts); undefined: no limit. */
+  ceiling: L | undefined;
   /** The subscriber reported heavy loss recently. */
   congested: boolean;
   now: number;
@@ -33,7 +35,7 @@ export interface LayerChoice<L extends LayerView> {
   maxHeightChangedAt: number;
 }
 
-/** Share of the estimate a layer may use (headroom for audio, RTCP, retransmissions). */
+/** Share of the estimate the media may use (headroom for RTCP, retransmissions); allocator.ts. */
 export const ESTIMATE_USE = 0.85;
 /** Going up a layer for bandwidth waits this long after the previous switch. */
 export const UPSWITCH_HOLD_MS = 4000;
@@ -53,10 +55,13 @@ export function selectLayer<L extends LayerView>(c: LayerChoice<L>): L | undefin
   let i = live.findIndex((l) => l.height >= c.maxHeight);
   if (i < 0) i = live.length - 1;
   const tileIndex = i;
-  if (c.estimateBps !== null) while (i > 0 && live[i]!.bitrateBps > c.estimateBps * ESTIMATE_USE) i--;
+  if (c.ceiling !== undefined) {
+    const top = layerRank(c.ceiling);
+    while (i > 0 && layerRank(live[i]!) > top) i--;
+  }
   if (c.congested) i = Math.max(0, i - 1);
   const current = c.current === undefined ? -1 : live.indexOf(c.current);
-  const upForBandwidth = c.estimateBps !== null && current >= 0 && i > current && i <= tileIndex;
+  const upForBandwidth = c.ceiling !== undefined && current >= 0 && i > current && i <= tileIndex;
   if (upForBandwidth && c.now - c.lastLayerChangeAt < UPSWITCH_HOLD_MS && c.maxHeightChangedAt < c.lastLayerChangeAt) i = current;
   return live[i];
 }

@@ -15,6 +15,8 @@ export interface Rewritten {
  * - On a switch to a new source, the outgoing sequence continues at highest+1
  *   and the timestamp advances by the wall-clock time since the last packet.
  * - Packets of the new source older than its first forwarded packet are dropped.
+ * - restart(): the same source after a pause (nothing forwarded meanwhile) continues
+ *   like a new one, without the gap of what was not forwarded.
  */
 export class RtpRewriter {
   private source: unknown = undefined;
@@ -46,6 +48,11 @@ export class RtpRewriter {
   /** The timestamp of the highest forwarded packet. */
   get lastTimestamp(): number {
     return this.highestOutTs;
+  }
+
+  /** The next packet starts a new run (after a pause): no sequence gap for what was left out. */
+  restart(): void {
+    this.source = undefined;
   }
 
   /**

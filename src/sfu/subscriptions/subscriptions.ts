@@ -9,10 +9,16 @@
  * else onto one an ended subscription left (so a long-lived participant in a
  * busy room keeps a bounded SDP), else onto a new one; with fixed media (WHIP/
  * WHEP: the client's one offer is all there is) only onto offered ones.
+ *
+ * Bandwidth: one budget for the participant (allocator.ts). On every estimate
+ * the subscriber sends, every tile change and new layer, and once a second,
+ * the allocator shares the estimate among the forwarders and gives each its
+ * ceiling, or pauses it (`paused` / `resumed`, told to the client).
  */
 import { MediaStream, type RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
 import type { InboundTrack } from '../publications/inbound-track.js';
 import { reviveSender } from '../werift/sender.js';
+import { allocate, type VideoDemand } from './allocator.js';
 import { Forwarder, type ForwarderStats } from './forwarder.js';
 import { type ForwardingMode, NaiveForwarder } from './naive-forwarder.js';
 
@@ -24,6 +30,8 @@ export interface SubscriptionSnapshot extends ForwarderStats {
   /** Simulcast layer (rid) forwarded, null without simulcast; and switches so far. */
   layer: string | null;
   layerSwitches: number;
+  /** Paused: the subscriber's bandwidth budget has no room for it even at its lowest layer. */
+  paused: boolean;
 }
 
 export interface SubscriptionsOptions {
@@ -34,12 +42,18 @@ export interface SubscriptionsOptions {
   onlyPublisher?: string;
   /** Ask for a server offer (m-lines were added, reused or stopped). */
   requestOffer(): void;
+  /** A video was paused for bandwidth (true) or resumed (false); `streamId`: its publisher's stream (name). */
+  onPaused?(key: string, streamId: string, paused: boolean): void;
 }
+
+/** How often the budget is shared out again without a trigger (layers start and stop, bitrates move). */
+const REALLOCATE_EVERY_MS = 1000;
 
 /** One subscribed track: the sendonly transceiver toward this participant and its forwarder. */
 interface Subscription {
   transceiver: RTCRtpTransceiver;
   forwarder: Forwarder;
+  streamId: string;
 }
 
 export class Subscriptions {
@@ -53,11 +67,16 @@ export class Subscriptions {
   /** Inside begin(): an exchange is being applied, so the SDP about to be made covers offered m-lines. */
   private applying = false;
   private closed = false;
+  private allocationQueued = false;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly pc: RTCPeerConnection,
     private readonly opts: SubscriptionsOptions,
-  ) {}
+  ) {
+    this.timer = setInterval(() => this.reallocate(), REALLOCATE_EVERY_MS);
+    this.timer.unref();
+  }
 
   /**
    * Start receiving `track` (another participant's, or our own for the echo).
@@ -77,6 +96,7 @@ export class Subscriptions {
       // Same key: a reconnected publisher's track (take it over), or another simulcast layer.
       if (fwd.currentSource.isClosed || fwd.currentSource.group !== track.group) fwd.switchSource(track);
       else fwd.addLayer(track);
+      this.queueAllocation();
       return fwd;
     }
     const offered = this.freeOfferedTransceiver(track.kind);
@@ -90,8 +110,10 @@ export class Subscriptions {
         ? undefined
         : (this.reuseTransceiver(track.kind, streamId) ?? this.pc.addTransceiver(track.kind, { direction: 'sendonly', streams: [new MediaStream({ id: streamId })] })));
     if (!transceiver) return undefined;
-    const forwarder = this.opts.forwarding === 'naive' ? new NaiveForwarder(track, transceiver.sender) : new Forwarder(track, transceiver.sender);
-    this.subscriptions.set(key, { transceiver, forwarder });
+    const onEstimate = () => this.queueAllocation();
+    const forwarder = this.opts.forwarding === 'naive' ? new NaiveForwarder(track, transceiver.sender, onEstimate) : new Forwarder(track, transceiver.sender, onEstimate);
+    this.subscriptions.set(key, { transceiver, forwarder, streamId });
+    this.queueAllocation();
     // An offered m-line taken while an exchange is applied is in the SDP being made; others need an offer.
     if (!(offered && this.applying)) this.opts.requestOffer();
     return forwarder;
@@ -145,6 +167,43 @@ export class Subscriptions {
     for (const [key, sub] of this.subscriptions) {
       if (key.startsWith(`${publisherName}/video/`)) sub.forwarder.setMaxHeight(height);
     }
+    this.queueAllocation();
+  }
+
+  /** Share the budget again soon (once for a burst of triggers: every forwarder sees the same REMB). */
+  private queueAllocation(): void {
+    if (this.allocationQueued || this.closed) return;
+    this.allocationQueued = true;
+    queueMicrotask(() => {
+      this.allocationQueued = false;
+      this.reallocate();
+    });
+  }
+
+  /** allocator.ts: the subscriber's one estimate shared by everything it receives. */
+  private reallocate(): void {
+    if (this.closed || this.subscriptions.size === 0) return;
+    let estimateBps: number | null = null;
+    let audioBps = 0;
+    const videos: VideoDemand<InboundTrack>[] = [];
+    for (const [key, { forwarder: f }] of this.subscriptions) {
+      const e = f.estimateBps;
+      if (e !== null && (estimateBps === null || e > estimateBps)) estimateBps = e;
+      if (f.currentSource.kind === 'audio') {
+        audioBps += f.currentSource.bitrateBps;
+        continue;
+      }
+      const d = f.demand;
+      videos.push({ key, live: d.layers.filter((l) => l.isActive), tileHeight: d.tileHeight, current: d.current });
+    }
+    const allocation = allocate({ estimateBps, audioBps, videos });
+    for (const [key, ceiling] of allocation) {
+      const sub = this.subscriptions.get(key);
+      if (!sub) continue;
+      const was = sub.forwarder.paused;
+      sub.forwarder.allot(estimateBps === null ? undefined : ceiling);
+      if (sub.forwarder.paused !== was) this.opts.onPaused?.(key, sub.streamId, sub.forwarder.paused);
+    }
   }
 
   snapshot(): SubscriptionSnapshot[] {
@@ -155,12 +214,14 @@ export class Subscriptions {
       ssrc: f.sender.ssrc,
       layer: f.layer ?? null,
       layerSwitches: f.layerSwitches,
+      paused: f.paused,
       ...f.stats,
     }));
   }
 
   close(): void {
     this.closed = true;
+    clearInterval(this.timer);
     for (const { forwarder } of this.subscriptions.values()) forwarder.close();
     this.subscriptions.clear();
     this.waiting.clear();

@@ -5,7 +5,8 @@
  *
  * A tile goes away when its participant leaves, or when its track ends, leaves
  * its stream (the SFU made the m-line inactive) or mutes after having played.
- * A track that unmutes again brings its tile back.
+ * A track that unmutes again brings its tile back. A video the SFU paused for
+ * bandwidth (`track-paused`) keeps its tile, marked paused, until it resumes.
  */
 import { watchFrames } from '../../stats/frames.js';
 
@@ -23,6 +24,8 @@ export interface TileInfo {
   decodedFps: number | null;
   /** The remote video track's id. */
   trackId: string;
+  /** The SFU paused this video for bandwidth (track-paused), not resumed yet. */
+  paused: boolean;
 }
 
 export interface GridEvents {
@@ -37,7 +40,10 @@ class Tile {
   readonly video: HTMLVideoElement;
   readonly label: HTMLElement;
   readonly fpsEl: HTMLElement;
+  readonly pausedEl: HTMLElement;
   track: MediaStreamTrack | null = null;
+  /** Paused by the SFU for bandwidth: shown (last frame, marked) even while its track is muted. */
+  paused = false;
   receiver: RTCRtpReceiver | null = null;
   audio: HTMLAudioElement | null = null;
   frames = 0;
@@ -72,7 +78,11 @@ class Tile {
     this.fpsEl = document.createElement('span');
     this.fpsEl.className = 'tile-fps';
     this.fpsEl.textContent = '–';
-    cap.append(this.label, this.fpsEl);
+    this.pausedEl = document.createElement('span');
+    this.pausedEl.className = 'tile-paused';
+    this.pausedEl.hidden = true;
+    this.pausedEl.textContent = 'paused: not enough bandwidth';
+    cap.append(this.label, this.fpsEl, this.pausedEl);
     this.el.append(this.video, cap);
     if (typeof ResizeObserver === 'function') {
       this.resizeObserver = new ResizeObserver((entries) => {
@@ -136,6 +146,7 @@ class Tile {
       trackAt: this.trackAt,
       decodedFps: this.decodedFps,
       trackId: this.track?.id ?? '',
+      paused: this.paused,
     };
   }
 }
@@ -179,7 +190,7 @@ export class RoomGrid {
       track.addEventListener(
         'mute',
         () => {
-          if (t.everUnmuted) this.setShown(t, false);
+          if (t.everUnmuted && !t.paused) this.setShown(t, false);
         },
         { signal },
       );
@@ -211,6 +222,18 @@ export class RoomGrid {
     if (!tile) return;
     this.tiles.delete(name);
     tile.dispose();
+    this.events.changed?.();
+  }
+
+  /** The SFU paused `name`'s video for bandwidth (true) or resumed it. */
+  setPaused(name: string, paused: boolean): void {
+    const tile = this.tiles.get(name);
+    if (!tile || tile.paused === paused) return;
+    tile.paused = paused;
+    tile.el.classList.toggle('paused', paused);
+    tile.pausedEl.hidden = !paused;
+    if (paused) this.setShown(tile, true);
+    else if (tile.track?.muted && tile.everUnmuted) this.setShown(tile, false);
     this.events.changed?.();
   }
 

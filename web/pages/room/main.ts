@@ -184,6 +184,8 @@ async function joinRoom(): Promise<void> {
     renderRoom();
   });
   r.on('track', ({ stream, track, receiver }) => grid.addTrack(stream, track, receiver));
+  r.on('track-paused', ({ participant }) => grid.setPaused(participant, true));
+  r.on('track-resumed', ({ participant }) => grid.setPaused(participant, false));
   r.on('connection-state', (state) => {
     stats.connection = state;
     if (state === 'failed') setStatus('connection', 'WebRTC connection failed', true);
