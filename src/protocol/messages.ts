@@ -115,7 +115,26 @@ export const ParticipantLeft = z.object({ type: z.literal('participant-left'), p
 export const TrackPaused = z.object({ type: z.literal('track-paused'), name: z.string(), kind: z.literal('video'), reason: z.literal('bandwidth') });
 export const TrackResumed = z.object({ type: z.literal('track-resumed'), name: z.string(), kind: z.literal('video') });
 
-export const ServerMessage = z.discriminatedUnion('type', [Welcome, Offer, Answer, Ice, ErrorMessage, Joined, ParticipantJoined, ParticipantLeft, TrackPaused, TrackResumed]);
+/**
+ * Dynacast: of the video you publish on m-line `mid`, send only the simulcast layers in `active`
+ * (rids; '' is a track without simulcast): nobody receives the others (an empty list: nobody
+ * watches it). Set `encodings[i].active` to match; the SFU asks again when a layer is needed.
+ */
+export const Layers = z.object({ type: z.literal('layers'), mid: z.string().max(64), active: z.array(z.string().max(16)).max(8) });
+
+export const ServerMessage = z.discriminatedUnion('type', [
+  Welcome,
+  Offer,
+  Answer,
+  Ice,
+  ErrorMessage,
+  Joined,
+  ParticipantJoined,
+  ParticipantLeft,
+  TrackPaused,
+  TrackResumed,
+  Layers,
+]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
 export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string };

@@ -56,6 +56,7 @@ export class SignalingSession {
     participant.on('refused', (code, message) => this.send({ type: 'error', code, message }));
     participant.on('track-paused', (name, kind, reason) => this.send({ type: 'track-paused', name, kind, reason }));
     participant.on('track-resumed', (name, kind) => this.send({ type: 'track-resumed', name, kind }));
+    participant.on('layers', (mid, active) => this.send({ type: 'layers', mid, active }));
     participant.on('offer', (sdp) => this.send({ type: 'offer', sdp: announceAddress(sdp, this.publicIp) }));
     participant.on('candidate', (c) => {
       const message: ServerMessage = { type: 'ice', candidate: c && { ...c, candidate: announceAddress(c.candidate, this.publicIp) } };

@@ -89,6 +89,8 @@ export interface ParticipantEvents {
   'track-paused': [name: string, kind: 'video', reason: 'bandwidth'];
   /** That video comes again (at a keyframe). */
   'track-resumed': [name: string, kind: 'video'];
+  /** Dynacast: send only these simulcast layers ('' without simulcast; none: nobody watches) of the video on `mid`. */
+  layers: [mid: string, active: string[]];
   /** Something the client asked for is refused (its media is not forwarded): tell the client. */
   refused: [code: 'forbidden' | 'too-many-tracks', message: string];
   /** The participant is gone (closed, failed, timed out). */
@@ -143,6 +145,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     });
     this.publications.on('track', (track) => this.emit('track', track));
     this.publications.on('refused', (code, message) => this.emit('refused', code, message));
+    this.publications.on('layers', (mid, active) => this.emit('layers', mid, active));
   }
 
   get name(): string {

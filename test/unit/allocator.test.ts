@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { allocate, HOLD_SLACK, UNMEASURED_LAYER_BPS, type VideoDemand } from '../../src/sfu/subscriptions/allocator.js';
+import { allocate, HOLD_SLACK, PAUSE_SLACK, UNMEASURED_LAYER_BPS, type VideoDemand } from '../../src/sfu/subscriptions/allocator.js';
 import { ESTIMATE_USE, type LayerView } from '../../src/sfu/subscriptions/layer-selector.js';
 
 const layers = (name: string): LayerView[] =>
@@ -11,7 +11,7 @@ const layers = (name: string): LayerView[] =>
     { rid: 'f', height: 720, bitrateBps: 1_500_000 },
   ].map((l) => ({ ...l, rid: `${name}${l.rid}` }));
 
-const video = (key: string, tileHeight = Infinity, live = layers(key), current?: LayerView): VideoDemand<LayerView> => ({ key, live, tileHeight, current });
+const video = (key: string, tileHeight = Infinity, live = layers(key), current?: LayerView, paused = false): VideoDemand<LayerView> => ({ key, live, tileHeight, current, paused });
 /** An estimate whose usable part (ESTIMATE_USE) is `bps`. */
 const usable = (bps: number) => bps / ESTIMATE_USE;
 
@@ -43,9 +43,17 @@ describe('bandwidth allocator (pure)', () => {
   it('a video whose lowest layer does not fit is paused: the smaller tile first', () => {
     const out = allocate({ estimateBps: usable(200_000), audioBps: 0, videos: [video('small', 180), video('big', 720)] });
     assert.equal(out.get('big')?.rid, 'bigq');
-    assert.equal(out.get('small'), null);
-    const none = allocate({ estimateBps: usable(100_000), audioBps: 0, videos: [video('a')] });
-    assert.equal(none.get('a'), null, 'not even the lowest layer fits');
+    assert.equal(out.get('small'), null, 'what is left (50k) is under half its lowest layer (75k)');
+    const none = allocate({ estimateBps: usable(70_000), audioBps: 0, videos: [video('a')] });
+    assert.equal(none.get('a'), null, 'not even half the lowest layer fits');
+  });
+
+  it('slow to pause, quick to resume: a forwarded video keeps its lowest layer down to half of it; a paused one needs all of it', () => {
+    const at = (bps: number, paused: boolean) => allocate({ estimateBps: usable(bps), audioBps: 0, videos: [video('a', 720, layers('a'), undefined, paused)] }).get('a');
+    assert.equal(at(150_000 / PAUSE_SLACK, false)?.rid, 'aq', 'an estimate that follows what flows (REMB) does not pause it');
+    assert.equal(at(150_000 / PAUSE_SLACK - 1, false), null);
+    assert.equal(at(149_999, true), null, 'paused: stays paused until the whole lowest layer fits');
+    assert.equal(at(150_000, true)?.rid, 'aq');
   });
 
   it('the layer forwarded now keeps its place within the slack (a keyframe spike does not flap it)', () => {
@@ -63,32 +71,43 @@ describe('bandwidth allocator (pure)', () => {
   it('an unmeasured layer (just started) is priced at 150 kbps; a video with nothing live gets no decision', () => {
     const fresh = [{ rid: 'q', height: 0, bitrateBps: 0 }];
     assert.equal(allocate({ estimateBps: usable(UNMEASURED_LAYER_BPS), audioBps: 0, videos: [video('a', 720, fresh)] }).get('a')?.rid, 'q');
-    assert.equal(allocate({ estimateBps: usable(UNMEASURED_LAYER_BPS - 1), audioBps: 0, videos: [video('a', 720, fresh)] }).get('a'), null);
+    assert.equal(allocate({ estimateBps: usable(UNMEASURED_LAYER_BPS - 1), audioBps: 0, videos: [video('a', 720, fresh, undefined, true)] }).get('a'), null);
     assert.equal(allocate({ estimateBps: usable(1e6), audioBps: 0, videos: [video('a', 720, [])] }).has('a'), false);
   });
 
   it('property: what is given fits the estimate (or is one current layer within its slack), never above the tile, and does not depend on the order', () => {
     const layer = fc.record({ height: fc.integer({ min: 1, max: 2160 }), bitrateBps: fc.integer({ min: 1, max: 3_000_000 }) });
-    const demand = fc.record({ live: fc.array(layer, { minLength: 1, maxLength: 3 }), tileHeight: fc.integer({ min: 1, max: 2160 }), keepCurrent: fc.boolean() });
+    const demand = fc.record({
+      live: fc.array(layer, { minLength: 1, maxLength: 3 }),
+      tileHeight: fc.integer({ min: 1, max: 2160 }),
+      keepCurrent: fc.boolean(),
+      paused: fc.boolean(),
+    });
     fc.assert(
       fc.property(fc.array(demand, { maxLength: 5 }), fc.integer({ min: 0, max: 8_000_000 }), fc.integer({ min: 0, max: 200_000 }), (ds, estimate, audio) => {
         const videos = ds.map((d, i) => {
           const live = d.live.map((l, j) => ({ ...l, rid: `${i}-${j}` }));
-          return video(`v${i}`, d.tileHeight, live, d.keepCurrent ? live[0] : undefined);
+          return video(`v${i}`, d.tileHeight, live, d.keepCurrent && !d.paused ? live[0] : undefined, d.paused);
         });
         const out = allocate({ estimateBps: estimate, audioBps: audio, videos });
-        let spent = 0;
+        const budget = estimate * ESTIMATE_USE - audio;
+        let lowest = 0;
+        let above = 0;
         let slack = 0;
         for (const v of videos) {
           const got = out.get(v.key);
           assert.ok(got === null || v.live.includes(got!));
           if (!got) continue;
-          spent += got.bitrateBps;
-          if (got === v.current) slack += got.bitrateBps - got.bitrateBps / HOLD_SLACK;
+          const low = [...v.live].sort((a, b) => a.height - b.height)[0]!;
+          lowest += low.bitrateBps;
+          above += got.bitrateBps - low.bitrateBps;
+          if (got === v.current || low === v.current) slack += got.bitrateBps;
+          if (v.paused) assert.ok(low.bitrateBps <= budget + 1e-6, 'a paused video resumes only when its lowest layer fits whole');
           const tile = [...v.live].sort((a, b) => a.height - b.height).find((l) => l.height >= v.tileHeight) ?? [...v.live].sort((a, b) => b.height - a.height)[0]!;
           assert.ok(got.height <= tile.height, 'never above what the tile needs');
         }
-        assert.ok(spent <= Math.max(0, estimate * ESTIMATE_USE - audio) + slack + 1e-6, `spent ${spent} of ${estimate * ESTIMATE_USE - audio}`);
+        // Above the lowest layers, nothing is given that the estimate does not cover (the current layer's hysteresis aside).
+        assert.ok(above <= Math.max(0, budget - lowest) + slack + 1e-6, `${above} above the lowest layers, ${budget - lowest} left for that`);
         const reversed = allocate({ estimateBps: estimate, audioBps: audio, videos: [...videos].reverse() });
         for (const v of videos) assert.equal(reversed.get(v.key), out.get(v.key));
       }),

@@ -94,4 +94,20 @@ describe('RtpWriter (the forwarding fast path)', () => {
       }),
     );
   });
+
+  it('follows a renegotiation: new extensions or a new mid change the next header (the layout is cached per set)', () => {
+    const sender = fakeSender('0', [{ id: 4, uri: RTP_EXTENSION_URI.sdesMid }]);
+    const writer = new RtpWriter(asSender(sender));
+    const f = { ssrc: 7, payloadType: 96, seq: 9, timestamp: 11, marker: false };
+    const first = writer.header(f, 0);
+    assert.equal(first.subarray(16, 18).toString('latin1'), '\x400', 'mid "0" with id 4');
+    sender.mid = '12';
+    assert.equal(writer.header(f, 0).subarray(17, 19).toString('latin1'), '12', 'the new mid');
+    sender.headerExtensions = [{ id: 3, uri: RTP_EXTENSION_URI.transportWideCC }];
+    const twcc = writer.header(f, 0);
+    assert.equal(twcc[16], (3 << 4) | 1, 'transport-cc alone now');
+    assert.equal(twcc.readUInt16BE(17), 101, 'and its sequence advanced');
+    sender.headerExtensions = [];
+    assert.equal(writer.header(f, 0).length, 12, 'no extensions: a bare header');
+  });
 });

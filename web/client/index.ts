@@ -216,7 +216,10 @@ export class FacecastRoom {
     return this.session.publisher?.pc ?? null;
   }
 
-  /** Tell the SFU how big `participant`'s video is shown: it sends the simulcast layer that fits. */
+  /**
+   * Tell the SFU how big `participant`'s video is shown: it sends the simulcast layer that fits
+   * (0 x 0: not shown; it sends nothing, and its publisher may stop encoding what nobody shows).
+   */
   setTileSize(participant: string, width: number, height: number): void {
     this.session.send({ type: 'tile', name: participant, width: Math.round(width), height: Math.round(height) });
   }

@@ -69,6 +69,8 @@ export class Publisher {
   private pendingCandidates: (RTCIceCandidateInit | null)[] = [];
   /** Incoming signaling is applied strictly in order. */
   private queue: Promise<void> = Promise.resolve();
+  /** Layer changes (dynacast) are applied in order too. */
+  private layersQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: PublisherOptions) {
     const pc = new RTCPeerConnection({ iceServers: opts.iceServers ?? [], iceTransportPolicy: opts.iceTransportPolicy ?? 'all', bundlePolicy: 'max-bundle' });
@@ -128,6 +130,31 @@ export class Publisher {
   handle(msg: NegotiationMessage): Promise<void> {
     this.queue = this.queue.then(() => this.apply(msg)).catch((err) => this.opts.onError?.(msg.type, err));
     return this.queue;
+  }
+
+  /**
+   * Dynacast (the server's `layers` message): of the video on m-line `mid`, send only the
+   * encodings whose rid is in `active` ('' for a track without simulcast); the others are
+   * turned off (`encodings[i].active = false`) until the server wants them again.
+   */
+  setActiveLayers(mid: string, active: readonly string[]): Promise<void> {
+    this.layersQueue = this.layersQueue
+      .then(async () => {
+        const sender = this.pc.getTransceivers().find((t) => t.mid === mid)?.sender;
+        if (!sender || sender.track?.kind !== 'video' || this.pc.signalingState === 'closed') return;
+        const params = sender.getParameters();
+        let changed = false;
+        for (const e of params.encodings ?? []) {
+          const on = active.includes(e.rid ?? '');
+          if (e.active !== on) {
+            e.active = on;
+            changed = true;
+          }
+        }
+        if (changed) await sender.setParameters(params);
+      })
+      .catch((err) => this.opts.onError?.('layers', err));
+    return this.layersQueue;
   }
 
   /**

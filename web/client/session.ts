@@ -12,6 +12,8 @@
  *    negotiation with the browser as the polite peer, ICE trickled both ways.
  *    offer/answer/ice that arrive before it exists are held and replayed to it
  *    in order;
+ *  - `layers` (dynacast: the simulcast layers anyone receives) goes to the
+ *    publisher, which turns the other encodings off;
  *  - an `error` with code `glare` (our offer crossed the server's) is not
  *    passed on: the publisher, being polite, rolls back and answers the
  *    server's offer.
@@ -97,6 +99,10 @@ export class Session {
       case 'ice':
         if (this.publisher) void this.publisher.handle(msg);
         else this.early.push(msg);
+        return;
+      case 'layers':
+        // Dynacast: which simulcast layers anyone receives; the publisher turns the others off.
+        void this.publisher?.setActiveLayers(msg.mid, msg.active);
         return;
       case 'error':
         if (msg.code === 'glare') {

@@ -32,6 +32,8 @@ export interface PacketSink {
   write(packet: RtpPacket, keyframe: boolean, from: InboundTrack): void;
   /** The subscriber's bandwidth estimate (REMB), bps, when it has sent one lately. */
   readonly estimateBps?: number | null;
+  /** Dynacast (dynacast.ts): the layers of this published video it needs now (none: empty). */
+  wants?(layers: readonly InboundTrack[]): readonly InboundTrack[];
 }
 
 /**
@@ -64,7 +66,9 @@ export class InboundTrack {
   private lastSeq = -1;
   private rateWindowStart = 0;
   private rateWindowBytes = 0;
-  private readonly sinks = new Set<PacketSink>();
+  private readonly sinkSet = new Set<PacketSink>();
+  /** Called when a sink is added or removed (Publications: dynacast). */
+  onSinksChanged: (() => void) | undefined;
   private readonly keyframes: KeyframeRequester;
   private readonly unsubscribe: () => void;
   private closed = false;
@@ -105,16 +109,22 @@ export class InboundTrack {
   }
 
   get subscriberCount(): number {
-    return this.sinks.size;
+    return this.sinkSet.size;
+  }
+
+  get sinks(): ReadonlySet<PacketSink> {
+    return this.sinkSet;
   }
 
   addSink(sink: PacketSink): void {
     if (this.closed) throw new Error('track is closed');
-    this.sinks.add(sink);
+    if (this.sinkSet.has(sink)) return;
+    this.sinkSet.add(sink);
+    this.onSinksChanged?.();
   }
 
   removeSink(sink: PacketSink): void {
-    this.sinks.delete(sink);
+    if (this.sinkSet.delete(sink)) this.onSinksChanged?.();
   }
 
   /**
@@ -140,7 +150,8 @@ export class InboundTrack {
     this.closed = true;
     this.unsubscribe();
     this.keyframes.close();
-    this.sinks.clear();
+    this.sinkSet.clear();
+    this.onSinksChanged = undefined;
   }
 
   /** Packets arrived lately (a simulcast layer the publisher stopped sending is not). */
@@ -151,7 +162,7 @@ export class InboundTrack {
   /** The freshest bandwidth estimates of the subscribers this stream goes to. */
   sinkEstimates(): number[] {
     const out: number[] = [];
-    for (const sink of this.sinks) if (typeof sink.estimateBps === 'number') out.push(sink.estimateBps);
+    for (const sink of this.sinkSet) if (typeof sink.estimateBps === 'number') out.push(sink.estimateBps);
     return out;
   }
 
@@ -195,6 +206,6 @@ export class InboundTrack {
         this.height = size.height;
       }
     }
-    for (const sink of this.sinks) sink.write(packet, keyframe, this);
+    for (const sink of this.sinkSet) sink.write(packet, keyframe, this);
   }
 }

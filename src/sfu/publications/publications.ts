@@ -2,10 +2,13 @@
  * What one participant publishes: an InboundTrack per received stream (each
  * simulcast layer is one; the layers of one published track share a group),
  * the publishing rights and the track limit, and the congestion feedback
- * toward the publisher (one REMB per published video, every second).
+ * toward the publisher (one REMB per published video, every second), and
+ * dynacast (dynacast.ts): which layers of each video anyone wants, told to the
+ * publisher when that changes.
  */
 import { EventEmitter } from 'node:events';
 import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
+import { wantedRids } from './dynacast.js';
 import { InboundTrack } from './inbound-track.js';
 
 /** How often each publisher gets a REMB summarizing its subscribers' estimates. */
@@ -22,6 +25,8 @@ export interface PublicationsOptions {
 
 export interface PublicationsEvents {
   track: [InboundTrack];
+  /** Dynacast: send only these layers (rids, '' without simulcast; none: the video is not watched) on m-line `mid`. */
+  layers: [mid: string, active: string[]];
   refused: [code: 'forbidden' | 'too-many-tracks', message: string];
 }
 
@@ -30,6 +35,11 @@ export class Publications extends EventEmitter<PublicationsEvents> {
   readonly tracks = new Map<string, InboundTrack>();
   private toldForbidden = false;
   private closed = false;
+  /** The transceiver of each published track (group), for its mid. */
+  private readonly transceivers = new Map<string, RTCRtpTransceiver>();
+  /** Per group: the layers last told to the publisher (joined rids). */
+  private readonly toldLayers = new Map<string, string>();
+  private layersQueued = false;
   private readonly remb: NodeJS.Timeout;
 
   constructor(
@@ -37,7 +47,10 @@ export class Publications extends EventEmitter<PublicationsEvents> {
     private readonly opts: PublicationsOptions,
   ) {
     super();
-    this.remb = setInterval(() => this.summarizeEstimates(), REMB_INTERVAL_MS);
+    this.remb = setInterval(() => {
+      this.summarizeEstimates();
+      this.updateLayers(); // the Forwarders' wishes move with tiles, estimates and time
+    }, REMB_INTERVAL_MS);
     this.remb.unref();
   }
 
@@ -78,7 +91,46 @@ export class Publications extends EventEmitter<PublicationsEvents> {
     }
     const inbound = new InboundTrack(track, transceiver.receiver, this.publisherId, transceiver.id);
     this.tracks.set(inbound.id, inbound);
+    this.transceivers.set(transceiver.id, transceiver);
+    if (inbound.kind === 'video') inbound.onSinksChanged = () => this.queueLayers();
     this.emit('track', inbound);
+    this.queueLayers();
+  }
+
+  /** Sinks came or went: look again soon (once for a burst, e.g. a subscriber's switch). */
+  private queueLayers(): void {
+    if (this.layersQueued || this.closed) return;
+    this.layersQueued = true;
+    queueMicrotask(() => {
+      this.layersQueued = false;
+      this.updateLayers();
+    });
+  }
+
+  /** Dynacast: per published video, the layers its sinks want; the publisher is told of changes. */
+  private updateLayers(): void {
+    if (this.closed) return;
+    for (const [group, layers] of this.videoGroups()) {
+      const transceiver = this.transceivers.get(group);
+      if (!transceiver?.mid) continue;
+      const active = wantedRids(layers);
+      const key = active.join(',');
+      if (this.toldLayers.get(group) === key) continue;
+      this.toldLayers.set(group, key);
+      this.emit('layers', transceiver.mid, active);
+    }
+  }
+
+  /** Open video tracks by group (the layers of one published video). */
+  private videoGroups(): Map<string, InboundTrack[]> {
+    const groups = new Map<string, InboundTrack[]>();
+    for (const t of this.tracks.values()) {
+      if (t.kind !== 'video' || t.isClosed) continue;
+      const list = groups.get(t.group) ?? [];
+      list.push(t);
+      groups.set(t.group, list);
+    }
+    return groups;
   }
 
   /**
@@ -88,14 +140,7 @@ export class Publications extends EventEmitter<PublicationsEvents> {
    */
   private summarizeEstimates(): void {
     if (this.closed) return;
-    const groups = new Map<string, InboundTrack[]>();
-    for (const t of this.tracks.values()) {
-      if (t.kind !== 'video' || t.isClosed) continue;
-      const list = groups.get(t.group) ?? [];
-      list.push(t);
-      groups.set(t.group, list);
-    }
-    for (const layers of groups.values()) {
+    for (const layers of this.videoGroups().values()) {
       const estimates = layers.flatMap((l) => l.sinkEstimates());
       if (estimates.length === 0) continue;
       const ssrcs = layers.flatMap((l) => (l.ssrc === undefined ? [] : [l.ssrc]));

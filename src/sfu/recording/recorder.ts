@@ -22,6 +22,7 @@ import { EncodedAudioPacketSource, EncodedPacket, EncodedVideoPacketSource, File
 import type { RtpPacket } from 'werift';
 import { OpusRtpPayload } from 'werift/nonstandard';
 import type { InboundTrack, PacketSink } from '../publications/inbound-track.js';
+import { layerRank } from '../subscriptions/layer-selector.js';
 import { StreamPipe } from './stream-pipe.js';
 
 export interface RecordingStatus {
@@ -144,7 +145,7 @@ export class Recorder implements PacketSink {
     }
     if (!this.layers.has(from)) return;
     if (this.open && performance.now() >= this.openBy) this.open();
-    if (keyframe && from !== this.video?.source && this.wants(from)) this.switchTo(from);
+    if (keyframe && from !== this.video?.source && this.shouldRecord(from)) this.switchTo(from);
     if (this.video?.source === from) this.video.input(packet);
   }
 
@@ -154,8 +155,16 @@ export class Recorder implements PacketSink {
     return this.finished;
   }
 
+  /** Dynacast: a recording wants the tallest layer sent. */
+  wants(layers: readonly InboundTrack[]): readonly InboundTrack[] {
+    if (!this.accepting) return [];
+    let best: InboundTrack | undefined;
+    for (const l of layers) if (!l.isClosed && (!best || layerRank(l) > layerRank(best))) best = l;
+    return best ? [best] : [];
+  }
+
   /** Should the recording (re)start on this layer's keyframe? */
-  private wants(layer: InboundTrack): boolean {
+  private shouldRecord(layer: InboundTrack): boolean {
     const now = performance.now();
     if (this.firstKeyframeAt === 0) this.firstKeyframeAt = now;
     const current = this.video?.source;

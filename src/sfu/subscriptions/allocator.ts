@@ -4,12 +4,18 @@
  * Forwarder treating the whole estimate as its own (a subscriber watching N videos was
  * allowed N times its estimate).
  *
- * Order: audio first (what it measures now); then every video gets its lowest live layer,
- * the largest tile first; a video whose lowest layer does not fit is paused. What is left
+ * Order: audio first (what it measures now); then every video gets its lowest layer, the
+ * largest tile first; a video whose lowest layer does not fit is paused. What is left
  * raises videos, the largest tile first, each as far as its tile needs (the smallest layer
  * at least as tall as the tile). A layer being forwarded keeps its place while its bitrate
  * is within HOLD_SLACK of what it is given, so a keyframe's spike does not flap layers.
  * Without an estimate nothing is limited.
+ *
+ * Pausing is slow to start, resuming is not: a receive-side estimate (REMB) only grows
+ * with what is received (Chromium keeps it within about 1.5x of the incoming rate), so
+ * an estimate near the lowest layer's bitrate is normal while only that layer flows. A
+ * video being forwarded is paused only when the estimate left for it is under half its
+ * lowest layer (PAUSE_SLACK); a paused one resumes when its lowest layer fits whole.
  *
  * Pure: no clock, no I/O. Subscriptions runs it and hands each Forwarder its ceiling.
  */
@@ -19,6 +25,8 @@ import { ESTIMATE_USE, layerRank, type LayerView } from './layer-selector.js';
 export const UNMEASURED_LAYER_BPS = 150_000;
 /** The layer forwarded now stays while it needs at most this much more than its share. */
 export const HOLD_SLACK = 1.15;
+/** A video being forwarded is paused only when what is left for it is under 1/PAUSE_SLACK of its lowest layer. */
+export const PAUSE_SLACK = 2;
 
 export interface VideoDemand<L extends LayerView> {
   key: string;
@@ -28,6 +36,8 @@ export interface VideoDemand<L extends LayerView> {
   tileHeight: number;
   /** The layer forwarded now (undefined: none, or paused). */
   current: L | undefined;
+  /** Paused now (for bandwidth): it resumes only when its lowest layer fits whole. */
+  paused?: boolean;
 }
 
 export interface AllocationInput<L extends LayerView> {
@@ -70,9 +80,10 @@ export function allocate<L extends LayerView>(input: AllocationInput<L>): Alloca
   };
   for (const x of videos) {
     const p = price(x, 0);
-    if (p > left) continue; // paused
+    const keep = x.v.paused ? cost(x.layers[0]!) : p / PAUSE_SLACK;
+    if (keep > left) continue; // paused
     x.got = 0;
-    left -= p;
+    left -= p; // may go below zero: nothing else is given then
   }
   for (const x of videos) {
     if (x.got < 0) continue;

@@ -4,7 +4,7 @@ import type { InboundTrack, PacketSink } from '../publications/inbound-track.js'
 import { PSFB_FIR, PSFB_PLI, PSFB_REMB } from '../werift/rtcp.js';
 import { RtpWriter } from '../werift/rtp-writer.js';
 import { receiverReport } from '../werift/sender.js';
-import { selectLayer } from './layer-selector.js';
+import { layerRank, selectLayer } from './layer-selector.js';
 import { PacketCache } from './packet-cache.js';
 import { RetransmitLimiter, type RefuseReason, type SentRecord } from './retransmit-limiter.js';
 import { RtpRewriter } from './rewriter.js';
@@ -44,6 +44,12 @@ interface SentPacket extends SentRecord {
   payload: Buffer;
 }
 
+/**
+ * A new subscription, or one forwarded again after a stop (hidden tile, pause), is not paused
+ * for bandwidth this long: the subscriber's receive-side estimate (REMB) follows what it
+ * receives, so after a time of receiving nothing it is low for a while whatever the link.
+ */
+const RESTART_GRACE_MS = 5000;
 /** Loss (fraction, from the subscriber's receiver reports) above which a layer steps down. */
 const CONGESTED_LOSS = 0.1;
 /** How long a congested subscriber stays one layer down. */
@@ -107,6 +113,10 @@ export class Forwarder implements PacketSink {
   private ceiling: InboundTrack | undefined;
   /** The budget has no room for this video even at its lowest layer: nothing is forwarded. */
   private pausedForBandwidth = false;
+  /** The subscriber does not show this video now (a 0 x 0 tile): nothing is forwarded. */
+  private hidden = false;
+  /** Until then a pause for bandwidth becomes the lowest layer instead (RESTART_GRACE_MS). */
+  private graceUntil = performance.now() + RESTART_GRACE_MS;
   private congestedUntil = 0;
   /** Layer switches done (for state and tests). */
   layerSwitches = 0;
@@ -166,16 +176,59 @@ export class Forwarder implements PacketSink {
     this.chooseLayer();
   }
 
-  /** The subscriber's tile for this track is `height` pixels tall (device pixels). */
+  /** The subscriber's tile for this track is `height` pixels tall (device pixels); 0: not shown. */
   setMaxHeight(height: number): void {
-    this.maxHeight = height > 0 ? height : Infinity;
+    const hide = height <= 0 && this.source.kind === 'video';
+    if (hide !== this.hidden) {
+      this.hidden = hide;
+      if (!hide) this.restart();
+    }
+    if (height > 0) this.maxHeight = height;
     this.maxHeightChangedAt = performance.now();
     this.chooseLayer();
   }
 
+  /** Nothing is forwarded: paused for bandwidth or not shown. */
+  private get stopped(): boolean {
+    return this.pausedForBandwidth || this.hidden;
+  }
+
+  /** Forwarding again after a stop: the sequence goes on without the gap, from a keyframe. */
+  private restart(): void {
+    this.graceUntil = performance.now() + RESTART_GRACE_MS;
+    this.rewriter.restart();
+    this.needKeyframe = true;
+    this.source.requestKeyframe(false);
+  }
+
+  /**
+   * Dynacast (publications/dynacast.ts): the layer it would forward if every known layer
+   * were sent (a layer nobody wants is off, so not live), and, until it has switched there,
+   * the ones it forwards and awaits now. Nothing while stopped.
+   */
+  wants(layers: readonly InboundTrack[]): readonly InboundTrack[] {
+    if (this.closed || this.stopped || this.source.kind !== 'video') return [];
+    const now = performance.now();
+    const desired = selectLayer({
+      live: layers.filter((l) => !l.isClosed),
+      current: this.target ?? this.source,
+      maxHeight: this.maxHeight,
+      ceiling: this.ceiling,
+      congested: now < this.congestedUntil,
+      now,
+      lastLayerChangeAt: this.lastLayerChangeAt,
+      maxHeightChangedAt: this.maxHeightChangedAt,
+    });
+    const out = new Set<InboundTrack>();
+    if (desired) out.add(desired);
+    if (desired !== this.source && !this.source.isClosed) out.add(this.source);
+    if (this.target && desired !== this.target) out.add(this.target);
+    return [...out];
+  }
+
   /** The tile height (Infinity: unknown), the published layers, the layer forwarded or awaited: what the allocator reads. */
-  get demand(): { tileHeight: number; layers: readonly InboundTrack[]; current: InboundTrack | undefined } {
-    return { tileHeight: this.maxHeight, layers: this.layers, current: this.pausedForBandwidth ? undefined : (this.target ?? this.source) };
+  get demand(): { tileHeight: number; layers: readonly InboundTrack[]; current: InboundTrack | undefined; hidden: boolean } {
+    return { tileHeight: this.maxHeight, layers: this.layers, current: this.pausedForBandwidth ? undefined : (this.target ?? this.source), hidden: this.hidden };
   }
 
   get paused(): boolean {
@@ -187,6 +240,10 @@ export class Forwarder implements PacketSink {
    * or null: paused (nothing forwarded; it resumes at a keyframe).
    */
   allot(ceiling: InboundTrack | null | undefined): void {
+    if (ceiling === null && !this.pausedForBandwidth && performance.now() < this.graceUntil) {
+      // Just (re)started: the lowest layer, not a pause, until the estimate has caught up.
+      ceiling = this.layers.reduce((low, l) => (layerRank(l) < layerRank(low) ? l : low));
+    }
     if (ceiling === null) {
       if (!this.pausedForBandwidth && this.source.kind === 'video') this.pausedForBandwidth = true;
       return;
@@ -194,9 +251,7 @@ export class Forwarder implements PacketSink {
     this.ceiling = ceiling;
     if (this.pausedForBandwidth) {
       this.pausedForBandwidth = false;
-      this.rewriter.restart();
-      this.needKeyframe = true;
-      this.source.requestKeyframe(false);
+      if (!this.hidden) this.restart();
     }
     this.chooseLayer();
   }
@@ -274,7 +329,7 @@ export class Forwarder implements PacketSink {
   }
 
   write(packet: RtpPacket, keyframe: boolean, from: InboundTrack = this.source): void {
-    if (this.pausedForBandwidth) return;
+    if (this.stopped) return;
     if (this.admit(keyframe, from)) this.forward(packet);
   }
 
@@ -333,7 +388,7 @@ export class Forwarder implements PacketSink {
     this.stats.bytesOut += packet.payload.length;
     if (retransmission) this.stats.retransmissions++;
     const src = packet.header;
-    this.writer.write({ seq, timestamp, marker: src.marker }, body, { paddingSize: src.padding ? src.paddingSize : 0, retransmission });
+    this.writer.write(seq, timestamp, src.marker, body, src.padding ? src.paddingSize : 0, retransmission);
   }
 
   private onRtcp(packet: unknown): void {

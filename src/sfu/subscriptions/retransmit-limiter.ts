@@ -72,8 +72,7 @@ export class RetransmitLimiter {
 
   /** A packet was forwarded (not a resend): it earns a share of one retransmission. */
   forwarded(): void {
-    const c = this.credit + this.earn;
-    this.credit = c > this.cap ? this.cap : c;
+    this.credit = Math.min(this.cap, this.credit + this.earn);
   }
 
   /**
@@ -86,7 +85,7 @@ export class RetransmitLimiter {
     if (sent.resends >= l.maxResends) return 'too-many';
     if (sent.resends > 0) {
       const rtt = rttMs ?? l.defaultRttMs;
-      const window = rtt < l.minWindowMs ? l.minWindowMs : rtt > l.maxWindowMs ? l.maxWindowMs : rtt;
+      const window = Math.min(l.maxWindowMs, Math.max(l.minWindowMs, rtt));
       if (now - sent.lastResentAt < window) return 'too-soon';
     }
     if (this.credit < UNIT) {

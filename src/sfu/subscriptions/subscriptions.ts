@@ -194,7 +194,10 @@ export class Subscriptions {
         continue;
       }
       const d = f.demand;
-      videos.push({ key, live: d.layers.filter((l) => l.isActive), tileHeight: d.tileHeight, current: d.current });
+      if (d.hidden) continue; // not shown: takes no share
+      // Every known layer, sent now or not: with dynacast a layer nobody wants is off (not live),
+      // and a layer given here is what turns it on. The Forwarder forwards a live one under the ceiling.
+      videos.push({ key, live: d.layers.filter((l) => !l.isClosed), tileHeight: d.tileHeight, current: d.current, paused: f.paused });
     }
     const allocation = allocate({ estimateBps, audioBps, videos });
     for (const [key, ceiling] of allocation) {

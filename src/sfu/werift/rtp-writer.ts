@@ -69,16 +69,70 @@ export interface RtpFields {
   marker: boolean;
 }
 
-export interface WriteOptions {
-  /** RTP padding bytes to append (the source packet's, e.g. a publisher's bandwidth probe). */
-  paddingSize?: number;
-  /** A NACKed packet sent again: it does not move the sender-report clock. */
-  retransmission?: boolean;
+/** The parts of a header that stay the same from packet to packet, for one set of extensions and mid. */
+interface Layout {
+  extensions: readonly { id: number; uri: string }[];
+  mid: string | undefined;
+  /** The header with its extension block filled in (ids, lengths, mid); seq, timestamp, SSRC, times left to write. */
+  template: Buffer;
+  /** Where abs-send-time's 3 bytes and transport-cc's 2 bytes go (-1: not negotiated). */
+  absAt: number;
+  twccAt: number;
+}
+
+/** Lay out the extension block once (RFC 8285 one-byte form, two-byte when an id is over 14 or the mid over 16 bytes). */
+function layout(extensions: readonly { id: number; uri: string }[], mid: string | undefined): Layout {
+  let oneByte = true;
+  let count = 0;
+  let dataLen = 0;
+  const lengthOf = (uri: string) =>
+    uri === RTP_EXTENSION_URI.sdesMid
+      ? mid
+        ? Buffer.byteLength(mid, 'latin1')
+        : 0
+      : uri === RTP_EXTENSION_URI.absSendTime
+        ? 3
+        : uri === RTP_EXTENSION_URI.transportWideCC
+          ? 2
+          : 0;
+  for (const ext of extensions) {
+    const len = lengthOf(ext.uri);
+    if (len === 0) continue;
+    if (ext.id < 1 || ext.id > 14 || len > 16) oneByte = false;
+    count++;
+    dataLen += len;
+  }
+  const extLen = count === 0 ? 0 : dataLen + count * (oneByte ? 1 : 2);
+  const extWords = Math.ceil(extLen / 4);
+  const template = Buffer.alloc(12 + (extLen > 0 ? 4 + extWords * 4 : 0));
+  template[0] = 0x80 | (extLen > 0 ? 0x10 : 0);
+  let absAt = -1;
+  let twccAt = -1;
+  if (extLen > 0) {
+    template.writeUInt16BE(oneByte ? 0xbede : 0x1000, 12);
+    template.writeUInt16BE(extWords, 14);
+    let o = 16;
+    for (const ext of extensions) {
+      const len = lengthOf(ext.uri);
+      if (len === 0) continue;
+      if (oneByte) template[o++] = (ext.id << 4) | (len - 1);
+      else {
+        template[o++] = ext.id;
+        template[o++] = len;
+      }
+      if (ext.uri === RTP_EXTENSION_URI.sdesMid) template.write(mid!, o, 'latin1');
+      else if (ext.uri === RTP_EXTENSION_URI.absSendTime) absAt = o;
+      else twccAt = o;
+      o += len;
+    } // the rest is zero: padding of the extension block
+  }
+  return { extensions, mid, template, absAt, twccAt };
 }
 
 export class RtpWriter {
   private readonly reports: SenderReportState;
   private readonly headerLike: HeaderLike & { buf: Buffer };
+  private cached: Layout | undefined;
 
   constructor(private readonly sender: RTCRtpSender) {
     this.reports = new SenderReportState(sender);
@@ -93,62 +147,37 @@ export class RtpWriter {
 
   /** The RTP header with this sender's extensions, as bytes (advances the transport-cc sequence when negotiated). */
   header(f: RtpFields, sentMs: number, padding = false): Buffer {
+    return this.headerOf(f.ssrc, f.payloadType, f.seq, f.timestamp, f.marker, sentMs, padding);
+  }
+
+  private headerOf(ssrc: number, payloadType: number, seq: number, timestamp: number, marker: boolean, sentMs: number, padding: boolean): Buffer {
     const { extensions, mid } = senderExtensions(this.sender);
-    const dtls = this.sender.dtlsTransport as unknown as { transportSequenceNumber: number };
-    let oneByte = true;
-    let count = 0;
-    let dataLen = 0;
-    for (const ext of extensions) {
-      const len =
-        ext.uri === RTP_EXTENSION_URI.sdesMid ? (mid ? mid.length : 0) : ext.uri === RTP_EXTENSION_URI.absSendTime ? 3 : ext.uri === RTP_EXTENSION_URI.transportWideCC ? 2 : 0;
-      if (len === 0) continue;
-      if (ext.id < 1 || ext.id > 14 || len > 16) oneByte = false;
-      count++;
-      dataLen += len;
+    let l = this.cached;
+    // Renegotiation can change the extensions or the mid: the layout follows (compared by identity).
+    if (!l || l.extensions !== extensions || l.mid !== mid) l = this.cached = layout(extensions, mid);
+    const b = Buffer.allocUnsafe(l.template.length);
+    l.template.copy(b);
+    if (padding) b[0] = l.template[0]! | 0x20;
+    b[1] = (marker ? 0x80 : 0) | (payloadType & 0x7f);
+    b.writeUInt16BE(seq & 0xffff, 2);
+    b.writeUInt32BE(timestamp >>> 0, 4);
+    b.writeUInt32BE(ssrc >>> 0, 8);
+    if (l.absAt >= 0) b.writeUIntBE(absSendTime(sentMs), l.absAt, 3);
+    if (l.twccAt >= 0) {
+      const dtls = this.sender.dtlsTransport as unknown as { transportSequenceNumber: number };
+      dtls.transportSequenceNumber = (dtls.transportSequenceNumber + 1) & 0xffff;
+      b.writeUInt16BE(dtls.transportSequenceNumber, l.twccAt);
     }
-    const extLen = count === 0 ? 0 : dataLen + count * (oneByte ? 1 : 2);
-    const extWords = Math.ceil(extLen / 4);
-    const size = 12 + (extLen > 0 ? 4 + extWords * 4 : 0);
-    const b = Buffer.alloc(size);
-    b[0] = 0x80 | (padding ? 0x20 : 0) | (extLen > 0 ? 0x10 : 0);
-    b[1] = (f.marker ? 0x80 : 0) | (f.payloadType & 0x7f);
-    b.writeUInt16BE(f.seq & 0xffff, 2);
-    b.writeUInt32BE(f.timestamp >>> 0, 4);
-    b.writeUInt32BE(f.ssrc >>> 0, 8);
-    if (extLen === 0) return b;
-    b.writeUInt16BE(oneByte ? 0xbede : 0x1000, 12);
-    b.writeUInt16BE(extWords, 14);
-    let o = 16;
-    const open = (id: number, len: number) => {
-      if (oneByte) b[o++] = (id << 4) | (len - 1);
-      else {
-        b[o++] = id;
-        b[o++] = len;
-      }
-    };
-    for (const ext of extensions) {
-      if (ext.uri === RTP_EXTENSION_URI.sdesMid && mid) {
-        open(ext.id, mid.length);
-        o += b.write(mid, o, 'latin1');
-      } else if (ext.uri === RTP_EXTENSION_URI.absSendTime) {
-        open(ext.id, 3);
-        b.writeUIntBE(absSendTime(sentMs), o, 3);
-        o += 3;
-      } else if (ext.uri === RTP_EXTENSION_URI.transportWideCC) {
-        dtls.transportSequenceNumber = (dtls.transportSequenceNumber + 1) & 0xffff;
-        open(ext.id, 2);
-        b.writeUInt16BE(dtls.transportSequenceNumber, o);
-        o += 2;
-      }
-    }
-    return b; // the rest is zero: padding of the extension block
+    return b;
   }
 
   /**
-   * Encrypt and send one packet with this sender's SSRC and payload type.
-   * Returns the bytes sent, 0 when the transport is not up (or consent expired).
+   * Encrypt and send one packet with this sender's SSRC and payload type. `paddingSize`: RTP
+   * padding bytes to append (the source packet's); `retransmission`: a NACKed packet sent
+   * again (it does not move the sender-report clock). Returns the bytes sent, 0 when the
+   * transport is not up (or consent expired).
    */
-  write(f: Omit<RtpFields, 'ssrc' | 'payloadType'>, payload: Buffer, opts: WriteOptions = {}): number {
+  write(seq: number, timestamp: number, marker: boolean, payload: Buffer, paddingSize = 0, retransmission = false): number {
     const sender = this.sender;
     const dtls = sender.dtlsTransport as unknown as DtlsInternals | undefined;
     const codec = sender.codec;
@@ -156,9 +185,8 @@ export class RtpWriter {
     const connection = dtls.iceTransport.connection;
     if (!connection.nominated || !connection.canSendApplicationData()) return 0;
     const sentMs = nowMs();
-    const paddingSize = opts.paddingSize ?? 0;
-    const fields: RtpFields = { ssrc: sender.ssrc, payloadType: codec.payloadType, seq: f.seq, timestamp: f.timestamp, marker: f.marker };
-    const header = this.header(fields, sentMs, paddingSize > 0);
+    const ssrc = sender.ssrc;
+    const header = this.headerOf(ssrc, codec.payloadType, seq, timestamp, marker, sentMs, paddingSize > 0);
     let body = payload;
     if (paddingSize > 0) {
       // RFC 3550 §5.1: padding at the end of the payload, its last byte the count.
@@ -167,11 +195,11 @@ export class RtpWriter {
       body[body.length - 1] = paddingSize;
     }
     const context = dtls.srtp.localContext;
-    const state = context.getSrtpSsrcState(fields.ssrc);
-    context.updateRolloverCount(fields.seq, state);
+    const state = context.getSrtpSsrcState(ssrc);
+    context.updateRolloverCount(seq, state);
     const h = this.headerLike;
-    h.ssrc = fields.ssrc;
-    h.sequenceNumber = fields.seq;
+    h.ssrc = ssrc;
+    h.sequenceNumber = seq;
     h.buf = header;
     h.serializeSize = header.length;
     const datagram = context.cipher.encryptRtp(h, body, state.rolloverCounter);
@@ -182,7 +210,7 @@ export class RtpWriter {
     void connection.send(datagram).catch(() => undefined);
     dtls.packetsSent++;
     dtls.bytesSent += datagram.length;
-    this.reports.sent(fields.timestamp, payload.length, sentMs, opts.retransmission === true);
+    this.reports.sent(timestamp, payload.length, sentMs, retransmission);
     return datagram.length;
   }
 }

@@ -26,6 +26,8 @@ export interface TileInfo {
   trackId: string;
   /** The SFU paused this video for bandwidth (track-paused), not resumed yet. */
   paused: boolean;
+  /** The user hid this video ("Hide video"): the SFU is asked for nothing. */
+  hidden: boolean;
 }
 
 export interface GridEvents {
@@ -41,6 +43,11 @@ class Tile {
   readonly label: HTMLElement;
   readonly fpsEl: HTMLElement;
   readonly pausedEl: HTMLElement;
+  /** "Hide video" / "Show video": a hidden tile asks the SFU for nothing (its publisher may stop encoding it). */
+  readonly hideButton: HTMLButtonElement;
+  /** The user hid this video (the tile and its caption stay). */
+  hiddenByUser = false;
+  private lastSize: { w: number; h: number } | null = null;
   track: MediaStreamTrack | null = null;
   /** Paused by the SFU for bandwidth: shown (last frame, marked) even while its track is muted. */
   paused = false;
@@ -82,7 +89,21 @@ class Tile {
     this.pausedEl.className = 'tile-paused';
     this.pausedEl.hidden = true;
     this.pausedEl.textContent = 'paused: not enough bandwidth';
-    cap.append(this.label, this.fpsEl, this.pausedEl);
+    this.hideButton = document.createElement('button');
+    this.hideButton.type = 'button';
+    this.hideButton.className = 'tile-hide';
+    this.hideButton.textContent = 'Hide video';
+    this.hideButton.setAttribute('aria-pressed', 'false');
+    this.hideButton.addEventListener('click', () => {
+      this.hiddenByUser = !this.hiddenByUser;
+      this.el.classList.toggle('hidden-by-user', this.hiddenByUser);
+      this.hideButton.textContent = this.hiddenByUser ? 'Show video' : 'Hide video';
+      this.hideButton.setAttribute('aria-pressed', String(this.hiddenByUser));
+      // 0 x 0: not shown, the SFU forwards nothing; showing it again reports its size.
+      if (this.hiddenByUser) resized(0, 0);
+      else if (this.lastSize) resized(this.lastSize.w, this.lastSize.h);
+    });
+    cap.append(this.label, this.fpsEl, this.pausedEl, this.hideButton);
     this.el.append(this.video, cap);
     if (typeof ResizeObserver === 'function') {
       this.resizeObserver = new ResizeObserver((entries) => {
@@ -90,7 +111,10 @@ class Tile {
         const box = e?.devicePixelContentBoxSize?.[0];
         const w = box ? box.inlineSize : Math.round((e?.contentRect.width ?? 0) * devicePixelRatio);
         const h = box ? box.blockSize : Math.round((e?.contentRect.height ?? 0) * devicePixelRatio);
-        if (w > 0 && h > 0) resized(w, h);
+        if (w > 0 && h > 0) {
+          this.lastSize = { w, h };
+          if (!this.hiddenByUser) resized(w, h);
+        }
       });
       this.resizeObserver.observe(this.video);
     }
@@ -147,6 +171,7 @@ class Tile {
       decodedFps: this.decodedFps,
       trackId: this.track?.id ?? '',
       paused: this.paused,
+      hidden: this.hiddenByUser,
     };
   }
 }
@@ -190,7 +215,7 @@ export class RoomGrid {
       track.addEventListener(
         'mute',
         () => {
-          if (t.everUnmuted && !t.paused) this.setShown(t, false);
+          if (t.everUnmuted && !t.paused && !t.hiddenByUser) this.setShown(t, false);
         },
         { signal },
       );

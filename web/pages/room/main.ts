@@ -129,7 +129,7 @@ function reportTile(tileName: string, height: number): void {
     if (!client) return;
     for (const [n, h] of tileHeights) {
       if (!grid.info(n)) continue;
-      client.setTileSize(n, (h * 4) / 3, h);
+      client.setTileSize(n, (h * 4) / 3, h); // 0 x 0: hidden
     }
     tileHeights.clear();
   }, 250);
