@@ -18,7 +18,7 @@
  * measured window begins, {"phase":"end"} when it ends, then {"result":...}.
  * Input: one JSON argument (GeneratorArgs).
  */
-import { Event, type RTCDtlsTransport } from 'werift';
+import { Event, GenericNack, type RTCDtlsTransport, RtcpTransportLayerFeedback } from 'werift';
 import { TestClient } from '../../test/helpers/werift-client.js';
 import { Vp8Source } from '../../test/helpers/vp8-source.js';
 import { waitFor } from '../../test/helpers/server.js';
@@ -31,6 +31,8 @@ export interface GeneratorArgs {
   /** fanout: viewers of the one publisher. */
   subscribers: number;
   bitrateBps: number;
+  /** fanout: this many more viewers that NACK their last 500 packets every 10 ms (not counted as receivers). */
+  hostile?: number;
   warmupS: number;
   durationS: number;
   sampleEvery: number;
@@ -44,6 +46,8 @@ export interface GeneratorResult {
   latencyMs: { p50: number; p99: number; max: number };
   peers: number;
   setupMs: number;
+  /** NACK messages the hostile viewers sent in the measured window. */
+  hostileNacks: number;
 }
 
 const MAGIC = 0xfacecab1;
@@ -61,8 +65,8 @@ class Counter {
   counting = false;
 }
 
-/** Take RTP off the peer's ICE connection (see the file comment); RTCP still goes to werift. */
-function countingReceiver(client: TestClient, counter: Counter, sampleEvery: number): void {
+/** Take RTP off the peer's ICE connection (see the file comment); RTCP still goes to werift. `onRtp`: every RTP datagram's clear header. */
+function countingReceiver(client: TestClient, counter: Counter, sampleEvery: number, onRtp?: (ssrc: number, seq: number) => void): void {
   const dtls = client.pc.dtlsTransports[0] as RTCDtlsTransport & { srtp: { decrypt(b: Buffer): Buffer } };
   const connection = dtls.iceTransport.connection as unknown as { onData: Event<[Buffer]> };
   const werift = connection.onData;
@@ -75,9 +79,10 @@ function countingReceiver(client: TestClient, counter: Counter, sampleEvery: num
       werift.execute(data);
       return;
     }
+    const seq = data.readUInt16BE(2);
+    onRtp?.(data.readUInt32BE(8), seq);
     if (!counter.counting) return;
     counter.received++;
-    const seq = data.readUInt16BE(2);
     if (seq % sampleEvery !== 0) return;
     try {
       const plain = dtls.srtp.decrypt(data);
@@ -102,6 +107,7 @@ async function main(): Promise<void> {
   const publishers: { client: TestClient; source: Vp8Source; receivers: number }[] = [];
   const receivers: TestClient[] = [];
   const all: TestClient[] = [];
+  const hostile: TestClient[] = [];
   const newSource = (i: number) => new Vp8Source({ bitrate: args.bitrateBps, keyframeEvery: 90, ssrc: 0x10000 + i });
 
   if (args.scenario === 'echo') {
@@ -122,6 +128,12 @@ async function main(): Promise<void> {
       await s.subscribeOnly();
       receivers.push(s);
     }
+    for (let i = 0; i < (args.hostile ?? 0); i++) {
+      const s = new TestClient(args.url, { keep: false });
+      await s.join('bench', `hostile-${i}`);
+      await s.subscribeOnly();
+      hostile.push(s);
+    }
     all.push(c);
   } else {
     for (let i = 0; i < args.publishers; i++) {
@@ -132,11 +144,27 @@ async function main(): Promise<void> {
       receivers.push(c);
     }
   }
-  for (const r of receivers) if (!all.includes(r)) all.push(r);
+  for (const r of [...receivers, ...hostile]) if (!all.includes(r)) all.push(r);
   for (const p of publishers) p.client.pliListeners.push(() => p.source.requestKeyframe());
   // Every server offer answered (a room's subscriptions arrive by renegotiation).
   await waitFor(() => all.every((c) => c.pc.signalingState === 'stable'), 10_000, 'stable signaling');
   for (const r of receivers) countingReceiver(r, counter, args.sampleEvery);
+  // Hostile viewers: NACK the 500 packets before the latest one they got, every 10 ms.
+  let hostileNacks = 0;
+  const nackers = hostile.map((h) => {
+    const last = { ssrc: 0, seq: -1 };
+    countingReceiver(h, new Counter(), Number.MAX_SAFE_INTEGER, (ssrc, seq) => {
+      last.ssrc = ssrc;
+      last.seq = seq;
+    });
+    const dtls = h.pc.dtlsTransports[0]!;
+    return setInterval(() => {
+      if (last.seq < 0) return;
+      const lost = Array.from({ length: 500 }, (_, i) => (last.seq - i) & 0xffff);
+      void dtls.sendRtcp([new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: last.ssrc, lost }) })]).catch(() => undefined);
+      if (measuring) hostileNacks++;
+    }, 10);
+  });
 
   let sent = 0;
   let expected = 0;
@@ -163,6 +191,7 @@ async function main(): Promise<void> {
   await sleep(args.durationS);
   measuring = false;
   clearInterval(timer);
+  for (const n of nackers) clearInterval(n);
   process.stdout.write(JSON.stringify({ phase: 'end' }) + '\n');
   await sleep(0.5); // in flight
   counter.counting = false;
@@ -175,6 +204,7 @@ async function main(): Promise<void> {
     latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN },
     peers: all.length,
     setupMs,
+    hostileNacks,
   };
   process.stdout.write(JSON.stringify({ result }) + '\n');
   await Promise.race([Promise.all(all.map((c) => c.close().catch(() => undefined))), sleep(5)]);

@@ -13,10 +13,14 @@
  * participants, each receiving the 9 others), sweep (fan-out 1 -> 50 at rising
  * bitrate until loss > 1%: saturation).
  *
+ * hostile: fan-out 1 -> 10 at 4 Mbps (~400 pkts/s), alternately without and with one more
+ * viewer that NACKs its last 500 packets every 10 ms: the server's CPU, the healthy viewers'
+ * loss, and the retransmissions the hostile one got per packet forwarded to it.
+ *
  * workers: saturation with 1 and then 2 room worker threads (10 echo calls, rising bitrate,
  * nothing pinned), and the ratio.
  *
- * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep,workers] [--duration S]
+ * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep,hostile,workers] [--duration S]
  *        [--warmup S] [--modes naive,fast] [--json FILE] [--no-record] [--smoke]
  * Results: JSON on stdout (and --json FILE); a markdown table appended to
  * docs/BENCHMARKS.md unless --no-record.
@@ -52,7 +56,7 @@ function pinned(core: number, args: string[], pin = PIN): [string, string[]] {
 }
 
 type Mode = 'naive' | 'fast';
-type Scenario = 'echo' | 'fanout' | 'room' | 'sweep' | 'workers';
+type Scenario = 'echo' | 'fanout' | 'room' | 'sweep' | 'hostile' | 'workers';
 /** Room worker threads and pinning of one run (the `workers` scenario: unpinned, 1 or 2 workers). */
 interface SfuOptions {
   workers: number;
@@ -82,6 +86,11 @@ export interface RunReport {
   rssIdleMiB: number;
   rssMiB: number;
   rssPerSubscriberMiB: number;
+  /** Packets the SFU retransmitted per second (NACK answers), and refused. */
+  retransmitsPerS: number;
+  refusedPerS: number;
+  /** hostile: NACK messages per second from the hostile viewer. */
+  hostileNacksPerS?: number;
 }
 
 /** User and system CPU seconds of a process (/proc/PID/stat fields 14 and 15). */
@@ -125,11 +134,15 @@ async function startSfu(mode: Mode, sfu: SfuOptions): Promise<{ child: ChildProc
   return { child, url };
 }
 
-async function sfuCounters(url: string): Promise<{ in: number; out: number }> {
-  const state = (await (await fetch(`${url}/api/state`)).json()) as { peers: { packetsIn: number; packetsOut: number }[] };
+async function sfuCounters(url: string): Promise<{ in: number; out: number; rtx: number; refused: number }> {
+  const state = (await (await fetch(`${url}/api/state`)).json()) as {
+    peers: { packetsIn: number; packetsOut: number; retransmissions: number; retransmissionsRefused?: number }[];
+  };
   return {
     in: state.peers.reduce((s, p) => s + p.packetsIn, 0),
     out: state.peers.reduce((s, p) => s + p.packetsOut, 0),
+    rtx: state.peers.reduce((s, p) => s + p.retransmissions, 0),
+    refused: state.peers.reduce((s, p) => s + (p.retransmissionsRefused ?? 0), 0),
   };
 }
 
@@ -148,10 +161,10 @@ async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'u
     const limitMs = (gen.warmupS + gen.durationS) * 1000 + 90_000;
     let cpu0 = { user: 0, sys: 0 },
       t0 = 0,
-      c0 = { in: 0, out: 0 };
+      c0 = { in: 0, out: 0, rtx: 0, refused: 0 };
     let cpu1 = { user: 0, sys: 0 },
       t1 = 0,
-      c1 = { in: 0, out: 0 },
+      c1 = { in: 0, out: 0, rtx: 0, refused: 0 },
       rss = 0;
     const pending: Promise<void>[] = [];
     const result = await new Promise<GeneratorResult>((resolve, reject) => {
@@ -205,6 +218,9 @@ async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'u
       rssIdleMiB: round(rssIdle, 1),
       rssMiB: round(rss, 1),
       rssPerSubscriberMiB: round((rss - rssIdle) / Math.max(1, subscribers), 3),
+      retransmitsPerS: round((c1.rtx - c0.rtx) / seconds, 0),
+      refusedPerS: round((c1.refused - c0.refused) / seconds, 0),
+      ...(gen.hostile ? { hostileNacksPerS: round(result.hostileNacks / seconds, 0) } : {}),
     };
   } finally {
     // SIGTERM: the server closes and exits (and writes its profile); SIGKILL if it lingers.
@@ -224,7 +240,7 @@ function round(x: number, digits: number): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      scenarios: { type: 'string', default: 'echo,fanout,room,sweep,workers' },
+      scenarios: { type: 'string', default: 'echo,fanout,room,sweep,hostile,workers' },
       modes: { type: 'string', default: 'naive,fast' },
       duration: { type: 'string', default: '6' },
       warmup: { type: 'string', default: '3' },
@@ -270,6 +286,16 @@ async function main(): Promise<void> {
         saturation.push(best);
         process.stderr.write(`saturation with ${workers} worker(s): ${best.packetsOutPerS} pkts/s out (10 x ${best.perPublisherMbps} Mbps, loss <= 1%)\n`);
       }
+      continue;
+    }
+    if (scenario === 'hostile') {
+      // Without and with the hostile viewer, alternating; loss is the 10 healthy viewers'.
+      for (let rep = 0; rep < repeat; rep++)
+        for (const hostile of [0, 1]) {
+          const r = await runOnce(`hostile ${hostile}`, 'fast', { ...base, scenario: 'fanout', publishers: 1, subscribers: smoke ? 3 : 10, bitrateBps: smoke ? 1e6 : 4e6, hostile });
+          runs.push(r);
+          log(r);
+        }
       continue;
     }
     if (scenario === 'sweep') {
@@ -372,6 +398,21 @@ function markdown(report: {
       `| ${r.scenario} | ${r.mode} | ${r.packetsInPerS} | ${r.packetsOutPerS} | ${r.serverCpuPct}% (${Math.round(r.serverSysShare * 100)}% sys) | ${r.cpuMsPer1000Forwarded} | ${r.forwardedPerCpuS} | ${r.latencyMs.p50} / ${r.latencyMs.p99} / ${r.latencyMs.max} | ${(r.loss * 100).toFixed(2)}% | ${r.rssPerSubscriberMiB} |`,
   );
   const ratioRows = Object.entries(report.ratios).map(([s, x]) => `| ${s} | ${x.forwardedPerCpuS}x | ${x.latencyP99}x |`);
+  const calm = report.medians.find((r) => r.scenario === 'hostile 0');
+  const attacked = report.medians.find((r) => r.scenario === 'hostile 1');
+  const hostileRows =
+    calm && attacked
+      ? [
+          '| fan-out 1 -> 10, 4 Mbps | server CPU | healthy viewers\' loss | retransmitted / s | refused / s | hostile NACKs / s |',
+          '|---|---|---|---|---|---|',
+          ...[calm, attacked].map(
+            (r) => `| ${r.scenario === 'hostile 0' ? 'no hostile viewer' : '+1 NACKing its last 500 packets every 10 ms'} | ${r.serverCpuPct}% | ${(r.loss * 100).toFixed(2)}% | ${r.retransmitsPerS} | ${r.refusedPerS} | ${r.hostileNacksPerS ?? 0} |`,
+          ),
+          '',
+          `Server CPU with the hostile viewer ÷ without: ${round(attacked.serverCpuPct / calm.serverCpuPct, 2)}x; retransmissions per packet forwarded to it: ${round(attacked.retransmitsPerS / Math.max(1, (attacked.packetsOutPerS - attacked.retransmitsPerS) / (attacked.subscribers + 1)), 2)}.`,
+          '',
+        ]
+      : [];
   return [
     '',
     `## Forwarding load, ${report.date.slice(0, 10)} (commit ${report.commit})`,
@@ -386,6 +427,7 @@ function markdown(report: {
     '|---|---|---|',
     ...ratioRows,
     '',
+    ...hostileRows,
     ...(report.saturation.length
       ? [
           '| room workers | saturation, pkts out/s (10 echo calls, loss <= 1%) |',
