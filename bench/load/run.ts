@@ -423,10 +423,7 @@ function markdown(report: {
     '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    '| scenario | fwd / CPU-s, fast ÷ naive | p99, fast ÷ naive |',
-    '|---|---|---|',
-    ...ratioRows,
-    '',
+    ...(ratioRows.length ? ['| scenario | fwd / CPU-s, fast ÷ naive | p99, fast ÷ naive |', '|---|---|---|', ...ratioRows, ''] : []),
     ...hostileRows,
     ...(report.saturation.length
       ? [
