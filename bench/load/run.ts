@@ -292,7 +292,14 @@ async function main(): Promise<void> {
       // Without and with the hostile viewer, alternating; loss is the 10 healthy viewers'.
       for (let rep = 0; rep < repeat; rep++)
         for (const hostile of [0, 1]) {
-          const r = await runOnce(`hostile ${hostile}`, 'fast', { ...base, scenario: 'fanout', publishers: 1, subscribers: smoke ? 3 : 10, bitrateBps: smoke ? 1e6 : 4e6, hostile });
+          const r = await runOnce(`hostile ${hostile}`, 'fast', {
+            ...base,
+            scenario: 'fanout',
+            publishers: 1,
+            subscribers: smoke ? 3 : 10,
+            bitrateBps: smoke ? 1e6 : 4e6,
+            hostile,
+          });
           runs.push(r);
           log(r);
         }
@@ -403,10 +410,11 @@ function markdown(report: {
   const hostileRows =
     calm && attacked
       ? [
-          '| fan-out 1 -> 10, 4 Mbps | server CPU | healthy viewers\' loss | retransmitted / s | refused / s | hostile NACKs / s |',
+          "| fan-out 1 -> 10, 4 Mbps | server CPU | healthy viewers' loss | retransmitted / s | refused / s | hostile NACKs / s |",
           '|---|---|---|---|---|---|',
           ...[calm, attacked].map(
-            (r) => `| ${r.scenario === 'hostile 0' ? 'no hostile viewer' : '+1 NACKing its last 500 packets every 10 ms'} | ${r.serverCpuPct}% | ${(r.loss * 100).toFixed(2)}% | ${r.retransmitsPerS} | ${r.refusedPerS} | ${r.hostileNacksPerS ?? 0} |`,
+            (r) =>
+              `| ${r.scenario === 'hostile 0' ? 'no hostile viewer' : '+1 NACKing its last 500 packets every 10 ms'} | ${r.serverCpuPct}% | ${(r.loss * 100).toFixed(2)}% | ${r.retransmitsPerS} | ${r.refusedPerS} | ${r.hostileNacksPerS ?? 0} |`,
           ),
           '',
           `Server CPU with the hostile viewer ÷ without: ${round(attacked.serverCpuPct / calm.serverCpuPct, 2)}x; retransmissions per packet forwarded to it: ${round(attacked.retransmitsPerS / Math.max(1, (attacked.packetsOutPerS - attacked.retransmitsPerS) / (attacked.subscribers + 1)), 2)}.`,

@@ -44,6 +44,7 @@ export interface FacecastSettings {
   tlsKey: string;
   tlsSelfSigned: boolean;
   record: string;
+  noDynacast: boolean;
 }
 
 type Key = keyof FacecastSettings;
@@ -133,6 +134,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'DIR',
     help: 'record every published camera track (and its microphone) to\nDIR/<room>-<participant>-<ISO time>.webm (VP8/Opus), finalized when the\nparticipant leaves or the server stops; DIR is created if missing.\nPOST/DELETE /api/rooms/ROOM/participants/NAME/recording restart/stop one',
   },
+  {
+    key: 'noDynacast',
+    kind: 'boolean',
+    help: 'publishers keep every simulcast layer on, watched or not (by default the\nSFU tells each one which layers anyone receives: dynacast)',
+  },
 ];
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -168,6 +174,8 @@ export interface ServerConfig {
   forwarding?: ForwardingMode;
   /** Record every published camera track to WebM files in this directory (absolute). */
   record?: string;
+  /** Dynacast: publishers are told which simulcast layers anyone receives (default true). */
+  dynacast?: boolean;
 }
 
 /** A configuration error: printed as one line, exit code 1. */
@@ -374,7 +382,8 @@ export function resolveSettings(raw: RawSettings): ServerConfig {
   if (record !== undefined && record.trim() === '') throw new ConfigError('--record: needs a directory');
   const secret = text('authSecret');
   if (secret !== undefined && Buffer.byteLength(secret) < 32) throw new ConfigError('--auth-secret: use at least 32 bytes (e.g. `openssl rand -hex 32`)');
-  const selfSigned = raw.tlsSelfSigned === true || raw.tlsSelfSigned === 'true' || raw.tlsSelfSigned === '1';
+  const flag = (v: unknown) => v === true || v === 'true' || v === '1';
+  const selfSigned = flag(raw.tlsSelfSigned);
 
   return {
     host,
@@ -396,5 +405,6 @@ export function resolveSettings(raw: RawSettings): ServerConfig {
     allowedOrigins: parseOrigins(list('allowOrigins')),
     record: record === undefined ? undefined : path.resolve(record),
     tls: tlsOptions(text('tlsCert'), text('tlsKey'), selfSigned),
+    dynacast: !flag(raw.noDynacast),
   };
 }

@@ -79,7 +79,7 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
     this.rooms.on('track-published', (room, track) => emit({ name: 'track-published', data: { room, track } }));
     this.rooms.on('track-unpublished', (room, track) => emit({ name: 'track-unpublished', data: { room, track } }));
     this.metrics = createMetrics(this.rooms, { defaultMetrics: opts.defaultMetrics });
-    this.participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000, forwarding: config.forwarding, maxTracks: config.maxTracks };
+    this.participantOptions = { ice: config.ice, iceTimeoutMs: config.iceTimeoutS * 1000, forwarding: config.forwarding, maxTracks: config.maxTracks, dynacast: config.dynacast };
     this.recordings = config.record ? new Recordings(config.record, true, log) : undefined;
     this.whip = new WhipEndpoints({
       rooms: this.rooms,

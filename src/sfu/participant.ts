@@ -34,6 +34,8 @@ export interface ParticipantOptions {
   forwarding?: ForwardingMode;
   /** Most tracks one participant may publish (simulcast layers of one track count once; default 8). */
   maxTracks?: number;
+  /** Dynacast: tell this publisher which of its simulcast layers anyone receives (default true). */
+  dynacast?: boolean;
   /** From the room token when auth is on: may this participant send media / receive others'? Default true. */
   canPublish?: boolean;
   canSubscribe?: boolean;
@@ -124,7 +126,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     pinHeaderExtensionIds(this.pc);
     const fixedMedia = opts.fixedMedia ?? false;
     this.negotiator = new Negotiator(this.pc, fixedMedia);
-    this.publications = new Publications(id, { canPublish: this.canPublish, maxTracks: opts.maxTracks ?? 8 });
+    this.publications = new Publications(id, { canPublish: this.canPublish, maxTracks: opts.maxTracks ?? 8, dynacast: opts.dynacast ?? true });
     this.subscriptions = new Subscriptions(this.pc, {
       forwarding: opts.forwarding ?? 'fast',
       fixedMedia,

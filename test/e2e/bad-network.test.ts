@@ -53,7 +53,13 @@ describe('video through the SFU over a lossy relay, then an outage, in headless 
     const resumed = await waitFor(async () => resumedMs(await s.frameTimes(), end), RECOVERY_BOUND_MS + 2_000, 'rx to resume decoding after the outage').catch(
       async (err: Error) => {
         throw new Error(
-          `${err.message}: first new frame after ${recoveryMs(await s.frameTimes(), end)} ms, rx ${JSON.stringify(await s.inbound())}, relay ${JSON.stringify(s.relay.stats)}`,
+          `${err.message}: first new frame after ${recoveryMs(await s.frameTimes(), end)} ms, rx ${JSON.stringify(await s.inbound())}, relay ${JSON.stringify(s.relay.stats)}, SFU ${JSON.stringify(
+            ((await (await fetch(`${s.url}/api/state`)).json()) as { peers: { name: string; tracks: unknown[]; subscriptions: unknown[] }[] }).peers.map((p) => ({
+              name: p.name,
+              tracks: p.tracks,
+              subscriptions: p.subscriptions,
+            })),
+          )}`,
         );
       },
     );

@@ -77,3 +77,51 @@ describe('dynacast: layers nobody receives are turned off at the publisher (room
     await waitLayers([], 'layers [] after the viewer left');
   });
 });
+
+describe('dynacast off (noDynacast, --no-dynacast)', () => {
+  let server: FacecastServer;
+  let publisher: SimulcastPublisher;
+
+  before(async () => {
+    server = await startTestServer({ noDynacast: true });
+    publisher = await publishSimulcast(server.url, 'dyn-off', 'alice');
+  });
+
+  after(async () => {
+    publisher?.stop();
+    await publisher?.client.close();
+    await server?.close();
+  });
+
+  it('the publisher is never told to turn layers off', async () => {
+    await waitFor(async () => (await server.state()).peers.find((p) => p.name === 'alice')?.tracks.length === 3, 5000, 'three layers');
+    await new Promise((r) => setTimeout(r, 1500)); // a dynacast round would have run by now
+    assert.deepEqual(
+      publisher.client.messages.filter((m) => m.type === 'layers'),
+      [],
+    );
+  });
+});
+
+describe('dynacast for a video without simulcast (an echo call)', () => {
+  let server: FacecastServer;
+  let client: TestClient;
+
+  before(async () => {
+    server = await startTestServer();
+    client = new TestClient(server.url);
+    await client.connect();
+  });
+
+  after(async () => {
+    await client?.close();
+    await server?.close();
+  });
+
+  it("its own echo watches it: the last word is [''] (send it), even after a [] before the echo subscription existed", async () => {
+    const layers = () => client.messages.filter((m): m is LayersMessage => m.type === 'layers');
+    await waitFor(() => layers().length > 0, 5000, 'a layers message');
+    await new Promise((r) => setTimeout(r, 1200)); // a dynacast round later
+    assert.deepEqual(layers().at(-1)!.active, [''], JSON.stringify(layers()));
+  });
+});

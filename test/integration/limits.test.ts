@@ -30,7 +30,6 @@ describe('tracks per participant', () => {
     await client.join('limits', 'many');
     await client.connect();
     await waitFor(() => client.messages.some((m) => m.type === 'error' && m.code === 'too-many-tracks'), 5000, 'the too-many-tracks error');
-    // (This client trickles candidates before its offer goes out: those get `no-offer`, as they should.)
     const refused = client.messages.filter((m) => m.type === 'error' && m.code === 'too-many-tracks');
     assert.equal(refused.length, 2, 'one error per refused track');
     assert.equal((await server.state()).peers.find((p) => p.name === 'many')!.tracks.length, 2);

@@ -41,15 +41,16 @@ describe('bandwidth allocator (pure)', () => {
   });
 
   it('a video whose lowest layer does not fit is paused: the smaller tile first', () => {
-    const out = allocate({ estimateBps: usable(200_000), audioBps: 0, videos: [video('small', 180), video('big', 720)] });
+    const out = allocate({ estimateBps: usable(200_000), audioBps: 0, congested: true, videos: [video('small', 180), video('big', 720)] });
     assert.equal(out.get('big')?.rid, 'bigq');
     assert.equal(out.get('small'), null, 'what is left (50k) is under half its lowest layer (75k)');
-    const none = allocate({ estimateBps: usable(70_000), audioBps: 0, videos: [video('a')] });
+    const none = allocate({ estimateBps: usable(70_000), audioBps: 0, congested: true, videos: [video('a')] });
     assert.equal(none.get('a'), null, 'not even half the lowest layer fits');
   });
 
   it('slow to pause, quick to resume: a forwarded video keeps its lowest layer down to half of it; a paused one needs all of it', () => {
-    const at = (bps: number, paused: boolean) => allocate({ estimateBps: usable(bps), audioBps: 0, videos: [video('a', 720, layers('a'), undefined, paused)] }).get('a');
+    const at = (bps: number, paused: boolean) =>
+      allocate({ estimateBps: usable(bps), audioBps: 0, congested: true, videos: [video('a', 720, layers('a'), undefined, paused)] }).get('a');
     assert.equal(at(150_000 / PAUSE_SLACK, false)?.rid, 'aq', 'an estimate that follows what flows (REMB) does not pause it');
     assert.equal(at(150_000 / PAUSE_SLACK - 1, false), null);
     assert.equal(at(149_999, true), null, 'paused: stays paused until the whole lowest layer fits');
@@ -62,10 +63,29 @@ describe('bandwidth allocator (pure)', () => {
     const spiking = { ...f, bitrateBps: 1_500_000 * 1.1 };
     const liveSpiking = [live[0]!, live[1]!, spiking];
     const budget = usable(1_550_000);
-    assert.equal(allocate({ estimateBps: budget, audioBps: 0, videos: [video('a', 720, liveSpiking, spiking)] }).get('a')?.rid, 'af', 'kept');
-    assert.equal(allocate({ estimateBps: budget, audioBps: 0, videos: [video('a', 720, liveSpiking, live[1])] }).get('a')?.rid, 'ah', 'not taken up at that price');
+    assert.equal(allocate({ estimateBps: budget, audioBps: 0, congested: true, videos: [video('a', 720, liveSpiking, spiking)] }).get('a')?.rid, 'af', 'kept');
+    assert.equal(
+      allocate({ estimateBps: budget, audioBps: 0, congested: true, videos: [video('a', 720, liveSpiking, live[1])] }).get('a')?.rid,
+      'ah',
+      'not taken up at that price',
+    );
     const over = { ...f, bitrateBps: 1_550_000 * HOLD_SLACK + 10_000 };
-    assert.equal(allocate({ estimateBps: budget, audioBps: 0, videos: [video('a', 720, [live[0]!, live[1]!, over], over)] }).get('a')?.rid, 'ah', 'past the slack it goes down');
+    assert.equal(
+      allocate({ estimateBps: budget, audioBps: 0, congested: true, videos: [video('a', 720, [live[0]!, live[1]!, over], over)] }).get('a')?.rid,
+      'ah',
+      'past the slack it goes down',
+    );
+  });
+
+  it('an estimate that is not below what is sent (REMB follows what arrives) pauses and lowers nothing; it can still raise', () => {
+    const a = layers('a');
+    const calm = (bps: number, current: LayerView | undefined, paused = false) =>
+      allocate({ estimateBps: usable(bps), audioBps: 0, congested: false, videos: [video('a', 720, a, current, paused)] }).get('a');
+    assert.equal(calm(10_000, a[2])?.rid, 'af', 'after an outage the estimate is near zero: f stays');
+    assert.equal(calm(10_000, a[1])?.rid, 'ah');
+    assert.equal(calm(10_000, undefined)?.rid, 'aq', 'a new video gets its lowest layer, not a pause');
+    assert.equal(calm(10_000, undefined, true), null, 'a paused one still waits until it fits');
+    assert.equal(calm(5_000_000, a[0])?.rid, 'af', 'raised as far as the tile needs');
   });
 
   it('an unmeasured layer (just started) is priced at 150 kbps; a video with nothing live gets no decision', () => {
@@ -84,33 +104,40 @@ describe('bandwidth allocator (pure)', () => {
       paused: fc.boolean(),
     });
     fc.assert(
-      fc.property(fc.array(demand, { maxLength: 5 }), fc.integer({ min: 0, max: 8_000_000 }), fc.integer({ min: 0, max: 200_000 }), (ds, estimate, audio) => {
-        const videos = ds.map((d, i) => {
-          const live = d.live.map((l, j) => ({ ...l, rid: `${i}-${j}` }));
-          return video(`v${i}`, d.tileHeight, live, d.keepCurrent && !d.paused ? live[0] : undefined, d.paused);
-        });
-        const out = allocate({ estimateBps: estimate, audioBps: audio, videos });
-        const budget = estimate * ESTIMATE_USE - audio;
-        let lowest = 0;
-        let above = 0;
-        let slack = 0;
-        for (const v of videos) {
-          const got = out.get(v.key);
-          assert.ok(got === null || v.live.includes(got!));
-          if (!got) continue;
-          const low = [...v.live].sort((a, b) => a.height - b.height)[0]!;
-          lowest += low.bitrateBps;
-          above += got.bitrateBps - low.bitrateBps;
-          if (got === v.current || low === v.current) slack += got.bitrateBps;
-          if (v.paused) assert.ok(low.bitrateBps <= budget + 1e-6, 'a paused video resumes only when its lowest layer fits whole');
-          const tile = [...v.live].sort((a, b) => a.height - b.height).find((l) => l.height >= v.tileHeight) ?? [...v.live].sort((a, b) => b.height - a.height)[0]!;
-          assert.ok(got.height <= tile.height, 'never above what the tile needs');
-        }
-        // Above the lowest layers, nothing is given that the estimate does not cover (the current layer's hysteresis aside).
-        assert.ok(above <= Math.max(0, budget - lowest) + slack + 1e-6, `${above} above the lowest layers, ${budget - lowest} left for that`);
-        const reversed = allocate({ estimateBps: estimate, audioBps: audio, videos: [...videos].reverse() });
-        for (const v of videos) assert.equal(reversed.get(v.key), out.get(v.key));
-      }),
+      fc.property(
+        fc.array(demand, { maxLength: 5 }),
+        fc.integer({ min: 0, max: 8_000_000 }),
+        fc.integer({ min: 0, max: 200_000 }),
+        fc.boolean(),
+        (ds, estimate, audio, congested) => {
+          const videos = ds.map((d, i) => {
+            const live = d.live.map((l, j) => ({ ...l, rid: `${i}-${j}` }));
+            return video(`v${i}`, d.tileHeight, live, d.keepCurrent && !d.paused ? live[0] : undefined, d.paused);
+          });
+          const out = allocate({ estimateBps: estimate, audioBps: audio, videos, congested });
+          const budget = estimate * ESTIMATE_USE - audio;
+          let lowest = 0;
+          let above = 0;
+          let slack = 0;
+          for (const v of videos) {
+            const got = out.get(v.key);
+            assert.ok(got === null || v.live.includes(got!));
+            if (!got) continue;
+            const low = [...v.live].sort((a, b) => a.height - b.height)[0]!;
+            lowest += low.bitrateBps;
+            above += got.bitrateBps - low.bitrateBps;
+            if (got === v.current || low === v.current) slack += got.bitrateBps;
+          else if (!congested && v.current && v.current.height >= got.height) slack += got.bitrateBps; // not congested: kept up to what it had
+            if (v.paused) assert.ok(low.bitrateBps <= budget + 1e-6, 'a paused video resumes only when its lowest layer fits whole');
+            const tile = [...v.live].sort((a, b) => a.height - b.height).find((l) => l.height >= v.tileHeight) ?? [...v.live].sort((a, b) => b.height - a.height)[0]!;
+            assert.ok(got.height <= tile.height, 'never above what the tile needs');
+          }
+          // Above the lowest layers, nothing is given that the estimate does not cover (the current layer's hysteresis aside).
+          assert.ok(above <= Math.max(0, budget - lowest) + slack + 1e-6, `${above} above the lowest layers, ${budget - lowest} left for that`);
+          const reversed = allocate({ estimateBps: estimate, audioBps: audio, videos: [...videos].reverse(), congested });
+          for (const v of videos) assert.equal(reversed.get(v.key), out.get(v.key));
+        },
+      ),
     );
   });
 });

@@ -21,6 +21,8 @@ export interface PublicationsOptions {
   canPublish: boolean;
   /** Most tracks (simulcast layers of one track count once). */
   maxTracks: number;
+  /** Tell the publisher which layers anyone receives (dynacast.ts). */
+  dynacast: boolean;
 }
 
 export interface PublicationsEvents {
@@ -37,7 +39,7 @@ export class Publications extends EventEmitter<PublicationsEvents> {
   private closed = false;
   /** The transceiver of each published track (group), for its mid. */
   private readonly transceivers = new Map<string, RTCRtpTransceiver>();
-  /** Per group: the layers last told to the publisher (joined rids). */
+  /** Per group: the layers last told to the publisher (as JSON). */
   private readonly toldLayers = new Map<string, string>();
   private layersQueued = false;
   private readonly remb: NodeJS.Timeout;
@@ -109,12 +111,12 @@ export class Publications extends EventEmitter<PublicationsEvents> {
 
   /** Dynacast: per published video, the layers its sinks want; the publisher is told of changes. */
   private updateLayers(): void {
-    if (this.closed) return;
+    if (this.closed || !this.opts.dynacast) return;
     for (const [group, layers] of this.videoGroups()) {
       const transceiver = this.transceivers.get(group);
       if (!transceiver?.mid) continue;
       const active = wantedRids(layers);
-      const key = active.join(',');
+      const key = JSON.stringify(active); // [] and [''] differ
       if (this.toldLayers.get(group) === key) continue;
       this.toldLayers.set(group, key);
       this.emit('layers', transceiver.mid, active);

@@ -15,7 +15,9 @@
  * with what is received (Chromium keeps it within about 1.5x of the incoming rate), so
  * an estimate near the lowest layer's bitrate is normal while only that layer flows. A
  * video being forwarded is paused only when the estimate left for it is under half its
- * lowest layer (PAUSE_SLACK); a paused one resumes when its lowest layer fits whole.
+ * lowest layer (PAUSE_SLACK) and the estimate is below what is being sent (`congested`:
+ * otherwise it is that cap, not congestion; nothing is paused or lowered then); a paused one
+ * resumes when its lowest layer fits whole.
  *
  * Pure: no clock, no I/O. Subscriptions runs it and hands each Forwarder its ceiling.
  */
@@ -45,6 +47,11 @@ export interface AllocationInput<L extends LayerView> {
   estimateBps: number | null;
   /** What the subscriber's audio takes now (bps). */
   audioBps: number;
+  /**
+   * The estimate is below what the subscriber gets now (congestion). When false (or absent) the
+   * estimate may only raise videos: none is paused or taken below the layer it has.
+   */
+  congested?: boolean;
   videos: readonly VideoDemand<L>[];
 }
 
@@ -78,12 +85,23 @@ export function allocate<L extends LayerView>(input: AllocationInput<L>): Alloca
     const l = x.layers[i]!;
     return l === x.v.current ? cost(l) / HOLD_SLACK : cost(l);
   };
+  const congested = input.congested ?? false;
   for (const x of videos) {
     const p = price(x, 0);
     const keep = x.v.paused ? cost(x.layers[0]!) : p / PAUSE_SLACK;
-    if (keep > left) continue; // paused
+    if (keep > left && (congested || x.v.paused)) continue; // paused (or stays paused)
     x.got = 0;
     left -= p; // may go below zero: nothing else is given then
+  }
+  if (!congested) {
+    // Nobody goes below what it has now; what is left (if anything) raises them as usual.
+    for (const x of videos) {
+      const i = x.v.current ? x.layers.indexOf(x.v.current) : -1;
+      if (x.got >= 0 && i > x.got) {
+        for (let j = x.got; j < i; j++) left -= price(x, j + 1) - price(x, j);
+        x.got = Math.min(i, x.want);
+      }
+    }
   }
   for (const x of videos) {
     if (x.got < 0) continue;

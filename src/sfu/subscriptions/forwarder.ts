@@ -50,6 +50,19 @@ interface SentPacket extends SentRecord {
  * receives, so after a time of receiving nothing it is low for a while whatever the link.
  */
 const RESTART_GRACE_MS = 5000;
+/**
+ * A video paused for bandwidth is tried again (at its lowest layer, with the grace above)
+ * after this long, then twice as long each time it is paused again, up to MAX_RETRY_MS: no
+ * probing here, and a receive-side estimate cannot grow while nothing is received.
+ */
+const FIRST_RETRY_MS = 2000;
+/**
+ * The allocator must say "no room" this long without a break before a video is paused (it has
+ * its lowest layer meanwhile): the burst after an outage (retransmissions, a keyframe) briefly
+ * puts what is sent above a dipping estimate, and a pause would turn the publisher's encoder off.
+ */
+const PAUSE_AFTER_MS = 2000;
+const MAX_RETRY_MS = 30_000;
 /** Loss (fraction, from the subscriber's receiver reports) above which a layer steps down. */
 const CONGESTED_LOSS = 0.1;
 /** How long a congested subscriber stays one layer down. */
@@ -117,6 +130,11 @@ export class Forwarder implements PacketSink {
   private hidden = false;
   /** Until then a pause for bandwidth becomes the lowest layer instead (RESTART_GRACE_MS). */
   private graceUntil = performance.now() + RESTART_GRACE_MS;
+  /** Since when the allocator has said "no room" without a break (0: it has not). */
+  private noRoomSince = 0;
+  /** Paused: when to try again, and the wait after the next pause. */
+  private retryAt = 0;
+  private retryDelayMs = FIRST_RETRY_MS;
   private congestedUntil = 0;
   /** Layer switches done (for state and tests). */
   layerSwitches = 0;
@@ -240,14 +258,23 @@ export class Forwarder implements PacketSink {
    * or null: paused (nothing forwarded; it resumes at a keyframe).
    */
   allot(ceiling: InboundTrack | null | undefined): void {
-    if (ceiling === null && !this.pausedForBandwidth && performance.now() < this.graceUntil) {
-      // Just (re)started: the lowest layer, not a pause, until the estimate has caught up.
-      ceiling = this.layers.reduce((low, l) => (layerRank(l) < layerRank(low) ? l : low));
-    }
+    const now = performance.now();
+    // Just (re)started: the lowest layer, not a pause, until the estimate has caught up; paused
+    // long enough: the lowest layer again, to see whether it fits now.
     if (ceiling === null) {
-      if (!this.pausedForBandwidth && this.source.kind === 'video') this.pausedForBandwidth = true;
+      if (this.noRoomSince === 0) this.noRoomSince = now;
+      const holdOn = now < this.graceUntil || now - this.noRoomSince < PAUSE_AFTER_MS;
+      if (this.pausedForBandwidth ? now >= this.retryAt : holdOn) ceiling = this.layers.reduce((low, l) => (layerRank(l) < layerRank(low) ? l : low));
+    } else this.noRoomSince = 0;
+    if (ceiling === null) {
+      if (!this.pausedForBandwidth && this.source.kind === 'video') {
+        this.pausedForBandwidth = true;
+        this.retryAt = now + this.retryDelayMs;
+        this.retryDelayMs = Math.min(MAX_RETRY_MS, this.retryDelayMs * 2);
+      }
       return;
     }
+    if (now > this.graceUntil + 10_000) this.retryDelayMs = FIRST_RETRY_MS; // it has held for a while
     this.ceiling = ceiling;
     if (this.pausedForBandwidth) {
       this.pausedForBandwidth = false;

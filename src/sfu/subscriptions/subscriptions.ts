@@ -68,13 +68,19 @@ export class Subscriptions {
   private applying = false;
   private closed = false;
   private allocationQueued = false;
+  /** What was forwarded to this participant over the last second (payload bps), and the counter it came from. */
+  private deliveredBps = 0;
+  private deliveredMark = { at: 0, bytes: 0 };
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly pc: RTCPeerConnection,
     private readonly opts: SubscriptionsOptions,
   ) {
-    this.timer = setInterval(() => this.reallocate(), REALLOCATE_EVERY_MS);
+    this.timer = setInterval(() => {
+      this.measureDelivered();
+      this.reallocate();
+    }, REALLOCATE_EVERY_MS);
     this.timer.unref();
   }
 
@@ -180,6 +186,15 @@ export class Subscriptions {
     });
   }
 
+  private measureDelivered(): void {
+    let bytes = 0;
+    for (const { forwarder } of this.subscriptions.values()) bytes += forwarder.stats.bytesOut;
+    const now = performance.now();
+    const { at, bytes: before } = this.deliveredMark;
+    if (at > 0 && now > at && bytes >= before) this.deliveredBps = ((bytes - before) * 8 * 1000) / (now - at);
+    this.deliveredMark = { at: now, bytes };
+  }
+
   /** allocator.ts: the subscriber's one estimate shared by everything it receives. */
   private reallocate(): void {
     if (this.closed || this.subscriptions.size === 0) return;
@@ -199,7 +214,11 @@ export class Subscriptions {
       // and a layer given here is what turns it on. The Forwarder forwards a live one under the ceiling.
       videos.push({ key, live: d.layers.filter((l) => !l.isClosed), tileHeight: d.tileHeight, current: d.current, paused: f.paused });
     }
-    const allocation = allocate({ estimateBps, audioBps, videos });
+    // A receive-side estimate (REMB) stays within about 1.5x of what arrives, so one at or above
+    // what we send says nothing bad (after a publisher's outage it is near zero); only one below it
+    // is congestion. Without congestion nothing is paused or taken below what it gets now.
+    const congested = estimateBps !== null && estimateBps < this.deliveredBps;
+    const allocation = allocate({ estimateBps, audioBps, videos, congested });
     for (const [key, ceiling] of allocation) {
       const sub = this.subscriptions.get(key);
       if (!sub) continue;
