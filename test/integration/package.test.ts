@@ -58,6 +58,27 @@ describe('npm pack: facecast as a dependency of another app', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facecast-pack-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** SIGTERM to the whole process group (npx and the CLI under it), SIGKILL after 5 s; resolves when none is left. */
+  async function stopGroup(pgid: number): Promise<void> {
+    const alive = () => {
+      try {
+        process.kill(-pgid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      process.kill(-pgid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 100 && alive(); i++) {
+      if (i === 50) process.kill(-pgid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   it('installs offline; the app type-checks and runs; npx facecast serve serves the pages', { timeout: 300_000 }, async () => {
     await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: repo });
     const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
@@ -109,7 +130,8 @@ describe('npm pack: facecast as a dependency of another app', () => {
     ]);
 
     // npx facecast serve: the CLI of the installed package serves the demo pages.
-    const cli = spawn('npx', ['--offline', 'facecast', 'serve', '--port', '0', '--workers', '1'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: npx runs the CLI as a child of its own, and both must go at the end.
+    const cli = spawn('npx', ['--offline', 'facecast', 'serve', '--port', '0', '--workers', '1'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     try {
       let out = '';
       const url = await new Promise<string>((resolve, reject) => {
@@ -129,7 +151,8 @@ describe('npm pack: facecast as a dependency of another app', () => {
       assert.match(page, /<video id="echo"/);
       assert.equal((await fetch(`${url}/models/human/blazeface.json`)).status, 200, 'models served from the installed package');
     } finally {
-      cli.kill('SIGTERM');
+      await stopGroup(cli.pid!);
     }
+    assert.throws(() => process.kill(-cli.pid!, 0), /ESRCH/, 'npx and the facecast process it started are gone');
   });
 });

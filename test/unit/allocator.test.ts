@@ -127,7 +127,7 @@ describe('bandwidth allocator (pure)', () => {
             lowest += low.bitrateBps;
             above += got.bitrateBps - low.bitrateBps;
             if (got === v.current || low === v.current) slack += got.bitrateBps;
-          else if (!congested && v.current && v.current.height >= got.height) slack += got.bitrateBps; // not congested: kept up to what it had
+            else if (!congested && v.current && v.current.height >= got.height) slack += got.bitrateBps; // not congested: kept up to what it had
             if (v.paused) assert.ok(low.bitrateBps <= budget + 1e-6, 'a paused video resumes only when its lowest layer fits whole');
             const tile = [...v.live].sort((a, b) => a.height - b.height).find((l) => l.height >= v.tileHeight) ?? [...v.live].sort((a, b) => b.height - a.height)[0]!;
             assert.ok(got.height <= tile.height, 'never above what the tile needs');

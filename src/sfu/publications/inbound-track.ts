@@ -61,6 +61,12 @@ export class InboundTrack {
   };
   /** Received bitrate (RTP payload), bps, over the last full second. */
   bitrateBps = 0;
+  /**
+   * What this stream takes when it flows: the highest 1 s bitrate, decaying by a tenth a
+   * second. Unlike bitrateBps it does not read low while a layer ramps up after being off
+   * (dynacast), so the allocator does not mistake a restarting layer for a cheap one.
+   */
+  typicalBps = 0;
   private lastPacketAt = 0;
   /** Highest sequence number seen (-1: none yet). */
   private lastSeq = -1;
@@ -190,7 +196,10 @@ export class InboundTrack {
     if (!sameStream || jump < 0x8000) this.lastSeq = seq; // a late (older) packet leaves it
     this.lastPacketAt = now;
     if (now - this.rateWindowStart >= 1000) {
-      if (this.rateWindowStart > 0) this.bitrateBps = Math.round((this.rateWindowBytes * 8 * 1000) / (now - this.rateWindowStart));
+      if (this.rateWindowStart > 0) {
+        this.bitrateBps = Math.round((this.rateWindowBytes * 8 * 1000) / (now - this.rateWindowStart));
+        this.typicalBps = Math.max(this.bitrateBps, Math.round(this.typicalBps * 0.9));
+      }
       this.rateWindowStart = now;
       this.rateWindowBytes = 0;
     }

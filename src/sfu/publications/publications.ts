@@ -13,6 +13,12 @@ import { InboundTrack } from './inbound-track.js';
 
 /** How often each publisher gets a REMB summarizing its subscribers' estimates. */
 const REMB_INTERVAL_MS = 1000;
+/**
+ * Dynacast: a layer nobody wants any more stays on this long before the publisher is told to
+ * stop it (turning on is at once). Subscribers' wishes move while they switch and while their
+ * estimates settle; each change restarts the publisher's encoders, so quick flips cost frames.
+ */
+const LAYER_OFF_DELAY_MS = 3000;
 /** Never ask a publisher for less than this (its lowest layer keeps flowing). */
 const MIN_REMB_BPS = 150_000;
 
@@ -41,6 +47,8 @@ export class Publications extends EventEmitter<PublicationsEvents> {
   private readonly transceivers = new Map<string, RTCRtpTransceiver>();
   /** Per group: the layers last told to the publisher (as JSON). */
   private readonly toldLayers = new Map<string, string>();
+  /** Per group and rid: when some sink last wanted it. */
+  private readonly wantedAt = new Map<string, Map<string, number>>();
   private layersQueued = false;
   private readonly remb: NodeJS.Timeout;
 
@@ -115,7 +123,14 @@ export class Publications extends EventEmitter<PublicationsEvents> {
     for (const [group, layers] of this.videoGroups()) {
       const transceiver = this.transceivers.get(group);
       if (!transceiver?.mid) continue;
-      const active = wantedRids(layers);
+      const now = performance.now();
+      const seen = this.wantedAt.get(group) ?? new Map<string, number>();
+      this.wantedAt.set(group, seen);
+      for (const rid of wantedRids(layers)) seen.set(rid, now);
+      const active = [...seen]
+        .filter(([, at]) => now - at < LAYER_OFF_DELAY_MS)
+        .map(([rid]) => rid)
+        .sort();
       const key = JSON.stringify(active); // [] and [''] differ
       if (this.toldLayers.get(group) === key) continue;
       this.toldLayers.set(group, key);

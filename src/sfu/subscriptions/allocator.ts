@@ -61,7 +61,11 @@ export interface AllocationInput<L extends LayerView> {
  */
 export type Allocation<L> = Map<string, L | null>;
 
-const cost = (l: LayerView) => (l.bitrateBps > 0 ? l.bitrateBps : UNMEASURED_LAYER_BPS);
+/** A layer's price: what it takes when it flows (not the low reading of one ramping up again after dynacast). */
+const cost = (l: LayerView) => {
+  const bps = Math.max(l.bitrateBps, l.typicalBps ?? 0);
+  return bps > 0 ? bps : UNMEASURED_LAYER_BPS;
+};
 
 export function allocate<L extends LayerView>(input: AllocationInput<L>): Allocation<L> {
   const out: Allocation<L> = new Map();

@@ -17,6 +17,8 @@ export interface LayerView {
   height: number;
   rid?: string;
   bitrateBps: number;
+  /** What it takes when it flows (a decaying peak), if known: the allocator prices layers by the larger. */
+  typicalBps?: number;
 }
 
 export interface LayerChoice<L extends LayerView> {
