@@ -5,8 +5,9 @@ import { PSFB_FIR, PSFB_PLI, PSFB_REMB } from '../werift/rtcp.js';
 import { RtpWriter } from '../werift/rtp-writer.js';
 import { receiverReport } from '../werift/sender.js';
 import { layerRank, selectLayer } from './layer-selector.js';
-import { PacketCache } from './packet-cache.js';
-import { RetransmitLimiter, type RefuseReason, type SentRecord } from './retransmit-limiter.js';
+import { type NackCounts, NackResponder } from './nack-responder.js';
+import { PausePolicy } from './pause-policy.js';
+import type { SentRecord } from './retransmit-limiter.js';
 import { RtpRewriter } from './rewriter.js';
 
 export interface ForwarderStats {
@@ -44,43 +45,12 @@ interface SentPacket extends SentRecord {
   payload: Buffer;
 }
 
-/**
- * A new subscription, or one forwarded again after a stop (hidden tile, pause), is not paused
- * for bandwidth this long: the subscriber's receive-side estimate (REMB) follows what it
- * receives, so after a time of receiving nothing it is low for a while whatever the link.
- */
-const RESTART_GRACE_MS = 5000;
-/**
- * A video paused for bandwidth is tried again (at its lowest layer, with the grace above)
- * after this long, then twice as long each time it is paused again, up to MAX_RETRY_MS: no
- * probing here, and a receive-side estimate cannot grow while nothing is received.
- */
-const FIRST_RETRY_MS = 2000;
-/**
- * The allocator must say "no room" this long without a break before a video is paused (it has
- * its lowest layer meanwhile): the burst after an outage (retransmissions, a keyframe) briefly
- * puts what is sent above a dipping estimate, and a pause would turn the publisher's encoder off.
- */
-const PAUSE_AFTER_MS = 2000;
-const MAX_RETRY_MS = 30_000;
 /** Loss (fraction, from the subscriber's receiver reports) above which a layer steps down. */
 const CONGESTED_LOSS = 0.1;
 /** How long a congested subscriber stays one layer down. */
 const CONGESTION_HOLD_MS = 5000;
 /** A REMB older than this no longer counts (browsers send one about every second). */
 const ESTIMATE_TTL_MS = 5000;
-/**
- * A packet the SFU never had, NACKed again this long after the first time (the publisher
- * did not resend it in time either): ask the publisher for a keyframe.
- */
-const NEVER_HAD_KEYFRAME_AFTER_MS = 250;
-
-const REFUSED_KEY: Record<RefuseReason, 'rtxRefusedTooOld' | 'rtxRefusedTooMany' | 'rtxRefusedTooSoon' | 'rtxRefusedOverBudget'> = {
-  'too-old': 'rtxRefusedTooOld',
-  'too-many': 'rtxRefusedTooMany',
-  'too-soon': 'rtxRefusedTooSoon',
-  'over-budget': 'rtxRefusedOverBudget',
-};
 
 /**
  * One (track, subscriber) pair: owns all rewriting toward that subscriber
@@ -109,8 +79,7 @@ export class Forwarder implements PacketSink {
     estimateBps: null,
   };
   private readonly rewriter: RtpRewriter;
-  private readonly cache = new PacketCache<SentPacket>(1024);
-  private readonly limiter = new RetransmitLimiter();
+  private readonly nacks = new NackResponder<SentPacket>();
   private readonly disposers: (() => void)[] = [];
   private readonly writer: RtpWriter;
   private readonly munger: Vp8Munger | undefined;
@@ -124,17 +93,10 @@ export class Forwarder implements PacketSink {
   private maxHeight = Infinity;
   /** The highest layer the subscriber's budget allows (allocator.ts); undefined: no limit. */
   private ceiling: InboundTrack | undefined;
-  /** The budget has no room for this video even at its lowest layer: nothing is forwarded. */
-  private pausedForBandwidth = false;
+  /** Paused for bandwidth (nothing forwarded), grace and retries: pause-policy.ts. */
+  private readonly pausing = new PausePolicy(performance.now());
   /** The subscriber does not show this video now (a 0 x 0 tile): nothing is forwarded. */
   private hidden = false;
-  /** Until then a pause for bandwidth becomes the lowest layer instead (RESTART_GRACE_MS). */
-  private graceUntil = performance.now() + RESTART_GRACE_MS;
-  /** Since when the allocator has said "no room" without a break (0: it has not). */
-  private noRoomSince = 0;
-  /** Paused: when to try again, and the wait after the next pause. */
-  private retryAt = 0;
-  private retryDelayMs = FIRST_RETRY_MS;
   private congestedUntil = 0;
   /** Layer switches done (for state and tests). */
   layerSwitches = 0;
@@ -155,25 +117,6 @@ export class Forwarder implements PacketSink {
   }
 
   private estimateAt = 0;
-  /** Highest sequence number sent to the subscriber (-1: none yet). */
-  private lastOutSeq = -1;
-  /** Packets the subscriber NACKed that the SFU never had: seq -> when first asked for. */
-  private readonly neverHadSince = new Map<number, number>();
-
-  private neverHad(seq: number): void {
-    const now = performance.now();
-    const first = this.neverHadSince.get(seq);
-    if (first === undefined) {
-      if (this.neverHadSince.size >= 256) this.neverHadSince.clear(); // bounded
-      this.neverHadSince.set(seq, now);
-      return;
-    }
-    if (now - first < NEVER_HAD_KEYFRAME_AFTER_MS) return;
-    // Coalesced upstream (at most one PLI per 500 ms for all subscribers).
-    this.stats.keyframesForLoss++;
-    this.neverHadSince.clear();
-    this.source.requestKeyframe(false);
-  }
   private lastLayerChangeAt = 0;
   private maxHeightChangedAt = 0;
 
@@ -208,12 +151,12 @@ export class Forwarder implements PacketSink {
 
   /** Nothing is forwarded: paused for bandwidth or not shown. */
   private get stopped(): boolean {
-    return this.pausedForBandwidth || this.hidden;
+    return this.pausing.paused || this.hidden;
   }
 
   /** Forwarding again after a stop: the sequence goes on without the gap, from a keyframe. */
   private restart(): void {
-    this.graceUntil = performance.now() + RESTART_GRACE_MS;
+    this.pausing.restarted(performance.now());
     this.rewriter.restart();
     this.needKeyframe = true;
     this.source.requestKeyframe(false);
@@ -246,11 +189,11 @@ export class Forwarder implements PacketSink {
 
   /** The tile height (Infinity: unknown), the published layers, the layer forwarded or awaited: what the allocator reads. */
   get demand(): { tileHeight: number; layers: readonly InboundTrack[]; current: InboundTrack | undefined; hidden: boolean } {
-    return { tileHeight: this.maxHeight, layers: this.layers, current: this.pausedForBandwidth ? undefined : (this.target ?? this.source), hidden: this.hidden };
+    return { tileHeight: this.maxHeight, layers: this.layers, current: this.pausing.paused ? undefined : (this.target ?? this.source), hidden: this.hidden };
   }
 
   get paused(): boolean {
-    return this.pausedForBandwidth;
+    return this.pausing.paused;
   }
 
   /**
@@ -258,28 +201,12 @@ export class Forwarder implements PacketSink {
    * or null: paused (nothing forwarded; it resumes at a keyframe).
    */
   allot(ceiling: InboundTrack | null | undefined): void {
-    const now = performance.now();
-    // Just (re)started: the lowest layer, not a pause, until the estimate has caught up; paused
-    // long enough: the lowest layer again, to see whether it fits now.
-    if (ceiling === null) {
-      if (this.noRoomSince === 0) this.noRoomSince = now;
-      const holdOn = now < this.graceUntil || now - this.noRoomSince < PAUSE_AFTER_MS;
-      if (this.pausedForBandwidth ? now >= this.retryAt : holdOn) ceiling = this.layers.reduce((low, l) => (layerRank(l) < layerRank(low) ? l : low));
-    } else this.noRoomSince = 0;
-    if (ceiling === null) {
-      if (!this.pausedForBandwidth && this.source.kind === 'video') {
-        this.pausedForBandwidth = true;
-        this.retryAt = now + this.retryDelayMs;
-        this.retryDelayMs = Math.min(MAX_RETRY_MS, this.retryDelayMs * 2);
-      }
-      return;
-    }
-    if (now > this.graceUntil + 10_000) this.retryDelayMs = FIRST_RETRY_MS; // it has held for a while
-    this.ceiling = ceiling;
-    if (this.pausedForBandwidth) {
-      this.pausedForBandwidth = false;
-      if (!this.hidden) this.restart();
-    }
+    if (this.source.kind !== 'video') return;
+    const wasPaused = this.pausing.paused;
+    const verdict = this.pausing.decide(ceiling !== null, performance.now());
+    if (verdict === 'paused') return;
+    this.ceiling = verdict === 'lowest' ? this.layers.reduce((low, l) => (layerRank(l) < layerRank(low) ? l : low)) : (ceiling ?? undefined);
+    if (wasPaused && !this.hidden) this.restart();
     this.chooseLayer();
   }
 
@@ -389,10 +316,8 @@ export class Forwarder implements PacketSink {
     const now = performance.now();
     const out = this.rewriter.rewrite(packet.header.ssrc, packet.header.sequenceNumber, packet.header.timestamp, now);
     if (!out) return;
-    if (this.lastOutSeq < 0 || ((out.seq - this.lastOutSeq) & 0xffff) < 0x8000) this.lastOutSeq = out.seq;
     const payload = this.munger ? this.munger.munge(this.source, packet.payload) : packet.payload;
-    this.cache.put(out.seq, { source: packet, timestamp: out.timestamp, payload, sentAt: now, resends: 0, lastResentAt: 0 });
-    this.limiter.forwarded();
+    this.nacks.sent(out.seq, { source: packet, timestamp: out.timestamp, payload, sentAt: now, resends: 0, lastResentAt: 0 });
     this.send(packet, payload, out.seq, out.timestamp, false);
   }
 
@@ -407,7 +332,7 @@ export class Forwarder implements PacketSink {
     this.source.removeSink(this);
     this.target?.removeSink(this);
     for (const dispose of this.disposers) dispose();
-    this.cache.clear();
+    this.nacks.clear();
   }
 
   private send(packet: RtpPacket, body: Buffer, seq: number, timestamp: number, retransmission: boolean): void {
@@ -451,28 +376,25 @@ export class Forwarder implements PacketSink {
     const feedback = (packet as { feedback?: unknown }).feedback;
     if (feedback instanceof GenericNack && feedback.mediaSourceSsrc === ssrc) {
       this.stats.nacksIn++;
-      let answered = false;
       const now = performance.now();
       const rttS = receiverReport(this.sender).rttS;
-      const rttMs = rttS === undefined ? undefined : rttS * 1000;
-      for (const seq of feedback.lost) {
-        const sent = this.cache.get(seq);
-        if (!sent) {
-          this.stats.nackMisses++;
-          // Within the cache's reach but not in it: never received from the publisher.
-          if (this.lastOutSeq >= 0 && ((this.lastOutSeq - seq) & 0xffff) < this.cache.capacity) this.neverHad(seq);
-          continue;
-        }
-        const refused = this.limiter.admit(sent, now, rttMs);
-        if (refused) {
-          this.stats[REFUSED_KEY[refused]]++;
-          continue;
-        }
-        answered = true;
-        this.send(sent.source, sent.payload, seq, sent.timestamp, true);
+      const counts: NackCounts = { nackMisses: 0, refused: { 'too-old': 0, 'too-many': 0, 'too-soon': 0, 'over-budget': 0 } };
+      const outcome = this.nacks.answer(feedback.lost, now, rttS === undefined ? undefined : rttS * 1000, counts, (seq, sent) =>
+        this.send(sent.source, sent.payload, seq, sent.timestamp, true),
+      );
+      const st = this.stats;
+      st.nackMisses += counts.nackMisses;
+      st.rtxRefusedTooOld += counts.refused['too-old'];
+      st.rtxRefusedTooMany += counts.refused['too-many'];
+      st.rtxRefusedTooSoon += counts.refused['too-soon'];
+      st.rtxRefusedOverBudget += counts.refused['over-budget'];
+      if (outcome.answered) st.nacksAnswered++;
+      if (outcome.keyframe) {
+        // Coalesced upstream (at most one PLI per 500 ms for all subscribers).
+        st.keyframesForLoss++;
+        this.source.requestKeyframe(false);
       }
-      if (answered) this.stats.nacksAnswered++;
-      if (this.limiter.congested(now)) {
+      if (outcome.congested) {
         // It asks for more than it can take: what it gets must shrink (one layer down, held).
         if (now >= this.congestedUntil) this.stats.rtxCongestion++;
         this.congestedUntil = now + CONGESTION_HOLD_MS;
