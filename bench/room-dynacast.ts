@@ -115,7 +115,13 @@ async function run(mode: Row['mode'], y4m: string): Promise<Row> {
       decoded += a.decoded - before[i]!.decoded;
     });
     const round = (x: number) => Math.round(x * 10) / 10;
-    return { mode, chromiumCpuPct: round((cpu / s) * 100), layersEncoded: round(layers / pages.length), encodedFps: round(encoded / s), decodedFps: round(decoded / s / (pages.length * (pages.length - 1))) };
+    return {
+      mode,
+      chromiumCpuPct: round((cpu / s) * 100),
+      layersEncoded: round(layers / pages.length),
+      encodedFps: round(encoded / s),
+      decodedFps: round(decoded / s / (pages.length * (pages.length - 1))),
+    };
   } finally {
     await browser.close();
     await server.close();
