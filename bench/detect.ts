@@ -23,6 +23,9 @@
  *          --seconds N (fps sampling per detector, default 10) --warmup N (default 5)
  *          --no-fps  --no-mediapipe  --no-record  --json FILE
  * All traffic stays on 127.0.0.1 (run through scripts/in-netns.mjs).
+ *
+ * (Over 400 lines on purpose: one benchmark script, top to bottom — fixtures, the worker
+ *  pass, the page pass, the report — so that its figures can be read against one file.)
  */
 import { execSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

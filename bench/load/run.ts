@@ -24,6 +24,9 @@
  *        [--warmup S] [--modes naive,fast] [--json FILE] [--no-record] [--smoke]
  * Results: JSON on stdout (and --json FILE); a markdown table appended to
  * docs/BENCHMARKS.md unless --no-record.
+ *
+ * (Over 400 lines on purpose: the one runner of every load scenario and its report; the
+ *  SFU and the peers are in server.ts and generator.ts.)
  */
 import { spawn, execSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';

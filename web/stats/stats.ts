@@ -53,6 +53,11 @@ export interface Counters {
   echoCodes: number;
 }
 
+/** Every counter at zero (a page's start). */
+export function initialCounters(): Counters {
+  return { cameraFrames: 0, outputFrames: 0, detections: 0, detectMsTotal: 0, echoFrames: 0, latencyMsTotal: 0, boxAgeMsTotal: 0, boxAgeFrames: 0, echoCodes: 0 };
+}
+
 interface RtpSample {
   at: number;
   bytesSent: number | null;

@@ -4,7 +4,7 @@ import type { InboundTrack, PacketSink } from '../publications/inbound-track.js'
 import { PSFB_FIR, PSFB_PLI, PSFB_REMB } from '../werift/rtcp.js';
 import { RtpWriter } from '../werift/rtp-writer.js';
 import { receiverReport } from '../werift/sender.js';
-import { layerRank, selectLayer } from './layer-selector.js';
+import { type LayerChoice, layerRank, selectLayer } from './layer-selector.js';
 import { type NackCounts, NackResponder } from './nack-responder.js';
 import { PausePolicy } from './pause-policy.js';
 import type { SentRecord } from './retransmit-limiter.js';
@@ -169,17 +169,13 @@ export class Forwarder implements PacketSink {
    */
   wants(layers: readonly InboundTrack[]): readonly InboundTrack[] {
     if (this.closed || this.stopped || this.source.kind !== 'video') return [];
-    const now = performance.now();
-    const desired = selectLayer({
-      live: layers.filter((l) => !l.isClosed),
-      current: this.target ?? this.source,
-      maxHeight: this.maxHeight,
-      ceiling: this.ceiling,
-      congested: now < this.congestedUntil,
-      now,
-      lastLayerChangeAt: this.lastLayerChangeAt,
-      maxHeightChangedAt: this.maxHeightChangedAt,
-    });
+    const desired = selectLayer(
+      this.choice(
+        layers.filter((l) => !l.isClosed),
+        this.target ?? this.source,
+        performance.now(),
+      ),
+    );
     const out = new Set<InboundTrack>();
     if (desired) out.add(desired);
     if (desired !== this.source && !this.source.isClosed) out.add(this.source);
@@ -210,14 +206,9 @@ export class Forwarder implements PacketSink {
     this.chooseLayer();
   }
 
-  /** Pick the layer (layer-selector.ts) for the tile size, the estimate and the loss; switch at that layer's keyframe. */
-  private chooseLayer(): void {
-    // Layers the publisher is sending now (it drops the top ones when short of bandwidth or CPU).
-    const live = this.layers.filter((l) => l.isActive);
-    const current = this.target ?? this.source;
-    if (this.closed || live.length === 0 || (live.length === 1 && live[0] === current)) return;
-    const now = performance.now();
-    const next = selectLayer({
+  /** What selectLayer reads: these layers, this forwarder's tile, ceiling, congestion and switch times. */
+  private choice(live: InboundTrack[], current: InboundTrack, now: number): LayerChoice<InboundTrack> {
+    return {
       live,
       current,
       maxHeight: this.maxHeight,
@@ -226,7 +217,17 @@ export class Forwarder implements PacketSink {
       now,
       lastLayerChangeAt: this.lastLayerChangeAt,
       maxHeightChangedAt: this.maxHeightChangedAt,
-    });
+    };
+  }
+
+  /** Pick the layer (layer-selector.ts) for the tile size, the estimate and the loss; switch at that layer's keyframe. */
+  private chooseLayer(): void {
+    // Layers the publisher is sending now (it drops the top ones when short of bandwidth or CPU).
+    const live = this.layers.filter((l) => l.isActive);
+    const current = this.target ?? this.source;
+    if (this.closed || live.length === 0 || (live.length === 1 && live[0] === current)) return;
+    const now = performance.now();
+    const next = selectLayer(this.choice(live, current, now));
     if (!next) return;
     if (next !== current) this.lastLayerChangeAt = now;
     this.switchLayer(next);

@@ -27,7 +27,7 @@ import { Pipeline } from '../../capture/pipeline.js';
 import type { Publisher } from '../../client/publisher.js';
 import { Session } from '../../client/session.js';
 import { watchFrames } from '../../stats/frames.js';
-import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../../stats/stats.js';
+import { initialCounters, initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../../stats/stats.js';
 import { StatusLine } from '../status-line.js';
 
 export interface FacecastDebug {
@@ -113,17 +113,7 @@ const facecast: FacecastDebug = {
 };
 window.facecast = facecast;
 
-const counters: Counters = {
-  cameraFrames: 0,
-  outputFrames: 0,
-  detections: 0,
-  detectMsTotal: 0,
-  echoFrames: 0,
-  latencyMsTotal: 0,
-  boxAgeMsTotal: 0,
-  boxAgeFrames: 0,
-  echoCodes: 0,
-};
+const counters: Counters = initialCounters();
 
 // ---- compositor + camera -------------------------------------------------
 

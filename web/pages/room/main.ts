@@ -14,7 +14,7 @@
 import { PARTICIPANT_NAME, ROOM_NAME } from '../../../src/protocol/messages.js';
 import { connect, FacecastError, type FacecastRoom } from '../../client/index.js';
 import { describeMediaError, Pipeline } from '../../capture/pipeline.js';
-import { initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../../stats/stats.js';
+import { initialCounters, initialStats, StatsSampler, renderStats, type Counters, type FacecastStats } from '../../stats/stats.js';
 import { StatusLine } from '../status-line.js';
 import { RoomGrid, type TileInfo } from './grid.js';
 
@@ -57,17 +57,7 @@ const requestedName = params.get('name') ?? '';
 const name = PARTICIPANT_NAME.test(requestedName) ? requestedName : `guest-${Math.random().toString(36).slice(2, 6)}`;
 
 const stats: FacecastStats = initialStats('', 'burned-in');
-const counters: Counters = {
-  cameraFrames: 0,
-  outputFrames: 0,
-  detections: 0,
-  detectMsTotal: 0,
-  echoFrames: 0,
-  latencyMsTotal: 0,
-  boxAgeMsTotal: 0,
-  boxAgeFrames: 0,
-  echoCodes: 0,
-};
+const counters: Counters = initialCounters();
 
 const others = new Map<string, string>(); // participant id -> name
 const debug: RoomDebug = {
