@@ -99,6 +99,12 @@ export class TestClient {
 
   /** Offer what the peer connection has now; wait until connected. */
   async offerAndConnect(): Promise<void> {
+    // werift gives every m-line its own ICE transport until BUNDLE is negotiated, and pc.close()
+    // then leaves the orphaned ones' UDP sockets open: keep them all to stop in close().
+    for (const t of this.pc.getTransceivers()) {
+      const ice = t.sender.dtlsTransport?.iceTransport;
+      if (ice) this.iceTransports.add(ice);
+    }
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
     this.watchPli();
@@ -111,6 +117,8 @@ export class TestClient {
   readonly dataMessages: unknown[] = [];
   dataChannel: ReturnType<RTCPeerConnection['createDataChannel']> | undefined;
   private orphanIce: { stop(): Promise<void> } | undefined;
+  /** Every ICE transport the m-lines had before bundling (see offerAndConnect). */
+  private readonly iceTransports = new Set<{ stop(): Promise<void> }>();
 
   /** Open the `facecast` data channel (call before connect/subscribeOnly so the offer carries it). */
   openDataChannel(): void {
@@ -197,6 +205,7 @@ export class TestClient {
     // werift gives a data channel created before the first offer its own ICE transport,
     // which bundling then orphans: pc.close() leaves its UDP socket open. Close it too.
     await this.orphanIce?.stop().catch(() => undefined);
+    for (const ice of this.iceTransports) await ice.stop().catch(() => undefined);
   }
 
   private async onMessage(raw: unknown): Promise<void> {

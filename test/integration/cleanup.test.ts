@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { MediaStreamTrack } from 'werift';
 import { describe, it } from 'node:test';
 import { startTestServer, waitFor } from '../helpers/server.js';
 import { Vp8Source } from '../helpers/vp8-source.js';
@@ -34,15 +35,46 @@ describe('connect/disconnect cycles leave nothing behind', () => {
       const settled = await waitFor(
         () => {
           const now = resources();
-          return (now.UDPWRAP ?? 0) <= (baseline.UDPWRAP ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
+          return (now.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
         },
         10_000,
         'handles back to baseline',
       ).catch(() => resources());
-      assert.ok((settled.UDPWRAP ?? 0) <= (baseline.UDPWRAP ?? 0), `UDP sockets: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
+      assert.ok((settled.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0), `UDP sockets: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
       assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
       assert.equal(server.participants.size, 0);
       console.log(`resources before ${JSON.stringify(baseline)} after ${JSON.stringify(settled)}`);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('calls with several m-lines (two videos and a data channel, like a room page) leave nothing behind', () => {
+  it('10 such calls in a room, each closed by the client: no UDP sockets or timers left, client side or server side', async () => {
+    // Rooms in this thread (workers: 0): the count covers the server's sockets and the clients'.
+    const server = await startTestServer({ workers: 0 });
+    try {
+      const baseline = resources();
+      for (let i = 0; i < 10; i++) {
+        const client = new TestClient(server.url);
+        client.pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly' });
+        client.openDataChannel();
+        await client.join('multi', `m${i}`);
+        await client.connect();
+        await client.close();
+        await waitFor(async () => (await server.state()).peers.length === 0, 10_000, `peer ${i} removed`);
+      }
+      const settled = await waitFor(
+        () => {
+          const now = resources();
+          return (now.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
+        },
+        10_000,
+        'handles back to baseline',
+      ).catch(() => resources());
+      assert.ok((settled.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0), `UDP sockets: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
+      assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
     } finally {
       await server.close();
     }
@@ -85,13 +117,13 @@ describe('room churn', () => {
       const settled = await waitFor(
         () => {
           const now = resources();
-          return (now.UDPWRAP ?? 0) <= (baseline.UDPWRAP ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
+          return (now.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
         },
         10_000,
         'handles back to baseline',
       ).catch(() => resources());
       console.log(`churn: 200 cycles in ${(took / 1000).toFixed(1)} s; resources before ${JSON.stringify(baseline)} after ${JSON.stringify(settled)}`);
-      assert.ok((settled.UDPWRAP ?? 0) <= (baseline.UDPWRAP ?? 0), `UDP sockets: ${JSON.stringify(settled)}`);
+      assert.ok((settled.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0), `UDP sockets: ${JSON.stringify(settled)}`);
       assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(settled)}`);
     } finally {
       await resident.close();
