@@ -14,6 +14,24 @@ function resources(): Record<string, number> {
   return out;
 }
 
+/**
+ * Waits (up to 10 s, for closing sockets and cancelled timers) until no more UDP sockets and
+ * at most 2 more timers are live than at `baseline`, then asserts it; returns what is live.
+ */
+async function backToBaseline(baseline: Record<string, number>): Promise<Record<string, number>> {
+  const settled = await waitFor(
+    () => {
+      const now = resources();
+      return (now.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
+    },
+    10_000,
+    'handles back to baseline',
+  ).catch(() => resources());
+  assert.ok((settled.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0), `UDP sockets: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
+  assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
+  return settled;
+}
+
 describe('connect/disconnect cycles leave nothing behind', () => {
   it('20 echo calls, each closed by the client: no peers, UDP sockets or timers left', async () => {
     // Counts this thread's UDP sockets, timers and Participant objects: rooms in this thread (workers: 0).
@@ -31,17 +49,7 @@ describe('connect/disconnect cycles leave nothing behind', () => {
         await client.close();
         await waitFor(async () => (await server.state()).peers.length === 0, 10_000, `peer ${i} removed`);
       }
-      // Let closing sockets and cancelled timers settle.
-      const settled = await waitFor(
-        () => {
-          const now = resources();
-          return (now.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
-        },
-        10_000,
-        'handles back to baseline',
-      ).catch(() => resources());
-      assert.ok((settled.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0), `UDP sockets: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
-      assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
+      const settled = await backToBaseline(baseline);
       assert.equal(server.participants.size, 0);
       console.log(`resources before ${JSON.stringify(baseline)} after ${JSON.stringify(settled)}`);
     } finally {
@@ -65,16 +73,7 @@ describe('calls with several m-lines (two videos and a data channel, like a room
         await client.close();
         await waitFor(async () => (await server.state()).peers.length === 0, 10_000, `peer ${i} removed`);
       }
-      const settled = await waitFor(
-        () => {
-          const now = resources();
-          return (now.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
-        },
-        10_000,
-        'handles back to baseline',
-      ).catch(() => resources());
-      assert.ok((settled.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0), `UDP sockets: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
-      assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(baseline)} -> ${JSON.stringify(settled)}`);
+      await backToBaseline(baseline);
     } finally {
       await server.close();
     }
@@ -114,17 +113,8 @@ describe('room churn', () => {
       assert.equal(state.peers[0]!.name, 'resident');
       await resident.close();
       await waitFor(async () => (await server.state()).peers.length === 0 && (await server.state()).rooms.length === 0, 10_000, 'an empty server');
-      const settled = await waitFor(
-        () => {
-          const now = resources();
-          return (now.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0) && (now.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2 ? now : undefined;
-        },
-        10_000,
-        'handles back to baseline',
-      ).catch(() => resources());
+      const settled = await backToBaseline(baseline);
       console.log(`churn: 200 cycles in ${(took / 1000).toFixed(1)} s; resources before ${JSON.stringify(baseline)} after ${JSON.stringify(settled)}`);
-      assert.ok((settled.UDPWrap ?? 0) <= (baseline.UDPWrap ?? 0), `UDP sockets: ${JSON.stringify(settled)}`);
-      assert.ok((settled.Timeout ?? 0) <= (baseline.Timeout ?? 0) + 2, `timers: ${JSON.stringify(settled)}`);
     } finally {
       await resident.close();
       await server.close();

@@ -319,7 +319,7 @@ export class Forwarder implements PacketSink {
     if (!out) return;
     const payload = this.munger ? this.munger.munge(this.source, packet.payload) : packet.payload;
     this.nacks.sent(out.seq, { source: packet, timestamp: out.timestamp, payload, sentAt: now, resends: 0, lastResentAt: 0 });
-    this.send(packet, payload, out.seq, out.timestamp, false);
+    this.send(packet, payload, out.seq, out.timestamp, false, now);
   }
 
   /** The subscriber's round-trip time (s) and loss fraction from its receiver reports, if any yet. */
@@ -336,12 +336,13 @@ export class Forwarder implements PacketSink {
     this.nacks.clear();
   }
 
-  private send(packet: RtpPacket, body: Buffer, seq: number, timestamp: number, retransmission: boolean): void {
+  /** `now`: performance.now(), read once per packet by the caller. */
+  private send(packet: RtpPacket, body: Buffer, seq: number, timestamp: number, retransmission: boolean, now: number): void {
     this.stats.packetsOut++;
     this.stats.bytesOut += packet.payload.length;
     if (retransmission) this.stats.retransmissions++;
     const src = packet.header;
-    this.writer.write(seq, timestamp, src.marker, body, src.padding ? src.paddingSize : 0, retransmission);
+    this.writer.write(seq, timestamp, src.marker, body, src.padding ? src.paddingSize : 0, retransmission, now);
   }
 
   private onRtcp(packet: unknown): void {
@@ -381,7 +382,7 @@ export class Forwarder implements PacketSink {
       const rttS = receiverReport(this.sender).rttS;
       const counts: NackCounts = { nackMisses: 0, refused: { 'too-old': 0, 'too-many': 0, 'too-soon': 0, 'over-budget': 0 } };
       const outcome = this.nacks.answer(feedback.lost, now, rttS === undefined ? undefined : rttS * 1000, counts, (seq, sent) =>
-        this.send(sent.source, sent.payload, seq, sent.timestamp, true),
+        this.send(sent.source, sent.payload, seq, sent.timestamp, true, now),
       );
       const st = this.stats;
       st.nackMisses += counts.nackMisses;

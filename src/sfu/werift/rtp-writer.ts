@@ -17,7 +17,7 @@
  */
 import type { RTCRtpSender } from 'werift';
 import { RTP_EXTENSION_URI } from 'werift';
-import { SenderReportState, senderExtensions } from './sender.js';
+import { SenderReportState, senderExtensions, senderMid } from './sender.js';
 
 export { ntpFromUnixMs } from './sender.js';
 
@@ -49,9 +49,6 @@ interface DtlsInternals {
   bytesSent: number;
   packetsSent: number;
 }
-
-/** Milliseconds since the Unix epoch, sub-millisecond. */
-const nowMs = () => performance.timeOrigin + performance.now();
 
 /** abs-send-time (6.18 fixed-point seconds, 24 bits) of a Unix time in ms: NTP's offset is a multiple of 64 s. */
 export function absSendTime(ms: number): number {
@@ -151,7 +148,8 @@ export class RtpWriter {
   }
 
   private headerOf(ssrc: number, payloadType: number, seq: number, timestamp: number, marker: boolean, sentMs: number, padding: boolean): Buffer {
-    const { extensions, mid } = senderExtensions(this.sender);
+    const extensions = senderExtensions(this.sender);
+    const mid = senderMid(this.sender);
     let l = this.cached;
     // Renegotiation can change the extensions or the mid: the layout follows (compared by identity).
     if (!l || l.extensions !== extensions || l.mid !== mid) l = this.cached = layout(extensions, mid);
@@ -174,17 +172,17 @@ export class RtpWriter {
   /**
    * Encrypt and send one packet with this sender's SSRC and payload type. `paddingSize`: RTP
    * padding bytes to append (the source packet's); `retransmission`: a NACKed packet sent
-   * again (it does not move the sender-report clock). Returns the bytes sent, 0 when the
-   * transport is not up (or consent expired).
+   * again (it does not move the sender-report clock); `at`: performance.now() if the caller
+   * already read it. Returns the bytes sent, 0 when the transport is not up (or consent expired).
    */
-  write(seq: number, timestamp: number, marker: boolean, payload: Buffer, paddingSize = 0, retransmission = false): number {
+  write(seq: number, timestamp: number, marker: boolean, payload: Buffer, paddingSize = 0, retransmission = false, at = performance.now()): number {
     const sender = this.sender;
     const dtls = sender.dtlsTransport as unknown as DtlsInternals | undefined;
     const codec = sender.codec;
     if (dtls?.state !== 'connected' || !codec) return 0;
     const connection = dtls.iceTransport.connection;
     if (!connection.nominated || !connection.canSendApplicationData()) return 0;
-    const sentMs = nowMs();
+    const sentMs = performance.timeOrigin + at;
     const ssrc = sender.ssrc;
     const header = this.headerOf(ssrc, codec.payloadType, seq, timestamp, marker, sentMs, paddingSize > 0);
     let body = payload;

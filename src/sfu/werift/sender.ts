@@ -29,10 +29,14 @@ interface SenderInternals {
 
 const internals = (sender: RTCRtpSender): SenderInternals => sender as unknown as SenderInternals;
 
-/** The header extensions negotiated for this sender (id and URI) and its mid. */
-export function senderExtensions(sender: RTCRtpSender): { extensions: readonly { id: number; uri: string }[]; mid: string | undefined } {
-  const s = internals(sender);
-  return { extensions: s.headerExtensions, mid: s.mid };
+/** The header extensions negotiated for this sender (id and URI). Read per packet: no object is made. */
+export function senderExtensions(sender: RTCRtpSender): readonly { id: number; uri: string }[] {
+  return internals(sender).headerExtensions;
+}
+
+/** The sender's mid (undefined before negotiation). */
+export function senderMid(sender: RTCRtpSender): string | undefined {
+  return internals(sender).mid;
 }
 
 const NTP_EPOCH_OFFSET_S = 2_208_988_800;
