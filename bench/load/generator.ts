@@ -33,6 +33,10 @@ export interface GeneratorArgs {
   bitrateBps: number;
   /** fanout: this many more viewers that NACK their last 500 packets every 10 ms (not counted as receivers). */
   hostile?: number;
+  /** Receivers NACK their gaps (see the file comment). */
+  nack?: boolean;
+  /** The first `count` receivers lose `rate` (0..1) of their RTP datagrams on the path. */
+  lossy?: { count: number; rate: number };
   warmupS: number;
   durationS: number;
   sampleEvery: number;
@@ -41,7 +45,12 @@ export interface GeneratorArgs {
 export interface GeneratorResult {
   packetsSent: number;
   packetsExpected: number;
+  /** RTP datagrams received, retransmissions included. */
   packetsReceived: number;
+  /** Distinct packets received (each SSRC and sequence number once). */
+  packetsDelivered: number;
+  /** NACK messages the receivers sent (with `nack`). */
+  nacksSent: number;
   latencySamples: number;
   latencyMs: { p50: number; p99: number; max: number };
   peers: number;
@@ -61,12 +70,86 @@ function stamp(payload: Buffer, now: number): void {
 
 class Counter {
   received = 0;
+  delivered = 0;
+  nacks = 0;
   readonly latencies: number[] = [];
   counting = false;
 }
 
-/** Take RTP off the peer's ICE connection (see the file comment); RTCP still goes to werift. `onRtp`: every RTP datagram's clear header. */
-function countingReceiver(client: TestClient, counter: Counter, sampleEvery: number, onRtp?: (ssrc: number, seq: number) => void): void {
+/** A deterministic PRNG (mulberry32): the same losses in every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NACK_EVERY_MS = 30;
+const NACK_TRIES = 10;
+const NACK_GIVE_UP_MS = 1000;
+
+/** One receiver's gaps, per SSRC, NACKed the way libwebrtc's NackModule does (see the file comment). */
+class GapNacker {
+  private readonly highest = new Map<number, number>();
+  /** `ssrc:seq` -> first missed and tries so far. */
+  private readonly missing = new Map<number, Map<number, { since: number; tries: number; last: number }>>();
+
+  onPacket(ssrc: number, seq: number, now: number): void {
+    const top = this.highest.get(ssrc);
+    if (top === undefined) {
+      this.highest.set(ssrc, seq);
+      return;
+    }
+    const ahead = (seq - top) & 0xffff;
+    if (ahead === 0) return;
+    if (ahead < 0x8000) {
+      if (ahead > 1 && ahead < 1000) {
+        let gaps = this.missing.get(ssrc);
+        if (!gaps) this.missing.set(ssrc, (gaps = new Map()));
+        for (let s = (top + 1) & 0xffff; s !== seq; s = (s + 1) & 0xffff) gaps.set(s, { since: now, tries: 0, last: -Infinity });
+      }
+      this.highest.set(ssrc, seq);
+    } else this.missing.get(ssrc)?.delete(seq);
+  }
+
+  /** The NACKs due now: [ssrc, lost sequence numbers]. */
+  due(now: number): [number, number[]][] {
+    const out: [number, number[]][] = [];
+    for (const [ssrc, gaps] of this.missing) {
+      const lost: number[] = [];
+      for (const [seq, g] of gaps) {
+        if (g.tries >= NACK_TRIES || now - g.since > NACK_GIVE_UP_MS) gaps.delete(seq);
+        else if (now - g.last >= NACK_EVERY_MS) {
+          g.tries++;
+          g.last = now;
+          lost.push(seq);
+        }
+      }
+      if (lost.length) out.push([ssrc, lost]);
+    }
+    return out;
+  }
+}
+
+interface ReceiveOptions {
+  /** Every RTP datagram's clear header. */
+  onRtp?: (ssrc: number, seq: number) => void;
+  /** Lose this share of RTP datagrams on arrival. */
+  dropRate?: number;
+  seed?: number;
+  nacker?: GapNacker;
+}
+
+/** Take RTP off the peer's ICE connection (see the file comment); RTCP still goes to werift. */
+function countingReceiver(client: TestClient, counter: Counter, sampleEvery: number, opts: ReceiveOptions = {}): void {
+  const { onRtp, dropRate = 0, nacker } = opts;
+  const random = prng(opts.seed ?? 1);
+  /** Distinct packets seen while counting: ssrc * 65536 + seq. */
+  const seen = new Set<number>();
   const dtls = client.pc.dtlsTransports[0] as RTCDtlsTransport & { srtp: { decrypt(b: Buffer): Buffer } };
   const connection = dtls.iceTransport.connection as unknown as { onData: Event<[Buffer]> };
   const werift = connection.onData;
@@ -79,10 +162,18 @@ function countingReceiver(client: TestClient, counter: Counter, sampleEvery: num
       werift.execute(data);
       return;
     }
+    if (dropRate > 0 && random() < dropRate) return;
     const seq = data.readUInt16BE(2);
-    onRtp?.(data.readUInt32BE(8), seq);
+    const ssrc = data.readUInt32BE(8);
+    onRtp?.(ssrc, seq);
+    nacker?.onPacket(ssrc, seq, performance.now());
     if (!counter.counting) return;
     counter.received++;
+    const key = ssrc * 65536 + seq;
+    if (!seen.has(key)) {
+      seen.add(key);
+      counter.delivered++;
+    }
     if (seq % sampleEvery !== 0) return;
     try {
       const plain = dtls.srtp.decrypt(data);
@@ -148,14 +239,31 @@ async function main(): Promise<void> {
   for (const p of publishers) p.client.pliListeners.push(() => p.source.requestKeyframe());
   // Every server offer answered (a room's subscriptions arrive by renegotiation).
   await waitFor(() => all.every((c) => c.pc.signalingState === 'stable'), 10_000, 'stable signaling');
-  for (const r of receivers) countingReceiver(r, counter, args.sampleEvery);
+  const nackers: { client: TestClient; nacker: GapNacker }[] = [];
+  receivers.forEach((r, i) => {
+    const nacker = args.nack ? new GapNacker() : undefined;
+    if (nacker) nackers.push({ client: r, nacker });
+    const dropRate = args.lossy && i < args.lossy.count ? args.lossy.rate : 0;
+    countingReceiver(r, counter, args.sampleEvery, { dropRate, seed: i + 1, nacker });
+  });
+  const nackTimer = setInterval(() => {
+    const now = performance.now();
+    for (const { client, nacker } of nackers)
+      for (const [ssrc, lost] of nacker.due(now)) {
+        const dtls = client.pc.dtlsTransports[0]!;
+        void dtls.sendRtcp([new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: ssrc, lost }) })]).catch(() => undefined);
+        if (counter.counting) counter.nacks++;
+      }
+  }, 10);
   // Hostile viewers: NACK the 500 packets before the latest one they got, every 10 ms.
   let hostileNacks = 0;
-  const nackers = hostile.map((h) => {
+  const hostileTimers = hostile.map((h) => {
     const last = { ssrc: 0, seq: -1 };
-    countingReceiver(h, new Counter(), Number.MAX_SAFE_INTEGER, (ssrc, seq) => {
-      last.ssrc = ssrc;
-      last.seq = seq;
+    countingReceiver(h, new Counter(), Number.MAX_SAFE_INTEGER, {
+      onRtp: (ssrc, seq) => {
+        last.ssrc = ssrc;
+        last.seq = seq;
+      },
     });
     const dtls = h.pc.dtlsTransports[0]!;
     return setInterval(() => {
@@ -191,15 +299,18 @@ async function main(): Promise<void> {
   await sleep(args.durationS);
   measuring = false;
   clearInterval(timer);
-  for (const n of nackers) clearInterval(n);
+  for (const n of hostileTimers) clearInterval(n);
   process.stdout.write(JSON.stringify({ phase: 'end' }) + '\n');
   await sleep(0.5); // in flight
   counter.counting = false;
+  clearInterval(nackTimer);
   const sorted = counter.latencies.sort((a, b) => a - b);
   const result: GeneratorResult = {
     packetsSent: sent,
     packetsExpected: expected,
     packetsReceived: counter.received,
+    packetsDelivered: counter.delivered,
+    nacksSent: counter.nacks,
     latencySamples: sorted.length,
     latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN },
     peers: all.length,

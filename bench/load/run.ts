@@ -17,10 +17,14 @@
  * viewer that NACKs its last 500 packets every 10 ms: the server's CPU, the healthy viewers'
  * loss, and the retransmissions the hostile one got per packet forwarded to it.
  *
+ * saturation: fan-out 1 -> 50 viewers that NACK their gaps; rising bitrate to saturation, then
+ * past it (1.5x, 2x) and with 10 viewers losing 10% on their path: delivered packets against the
+ * saturation figure, retransmissions against forwarded packets.
+ *
  * workers: saturation with 1 and then 2 room worker threads (10 echo calls, rising bitrate,
  * nothing pinned), and the ratio.
  *
- * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep,hostile,workers] [--duration S]
+ * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep,hostile,saturation,workers] [--duration S]
  *        [--warmup S] [--modes naive,fast] [--json FILE] [--no-record] [--smoke]
  * Results: JSON on stdout (and --json FILE); a markdown table appended to
  * docs/BENCHMARKS.md unless --no-record.
@@ -36,6 +40,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { GeneratorArgs, GeneratorResult } from './generator.js';
+import { markdown, medians, type Mode, type RunReport, ratios, round } from './report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLK_TCK = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
@@ -58,43 +63,13 @@ function pinned(core: number, args: string[], pin = PIN): [string, string[]] {
   return pin ? ['taskset', ['-c', String(core), process.execPath, ...args]] : [process.execPath, args];
 }
 
-type Mode = 'naive' | 'fast';
-type Scenario = 'echo' | 'fanout' | 'room' | 'sweep' | 'hostile' | 'workers';
+type Scenario = 'echo' | 'fanout' | 'room' | 'sweep' | 'hostile' | 'saturation' | 'workers';
 /** Room worker threads and pinning of one run (the `workers` scenario: unpinned, 1 or 2 workers). */
 interface SfuOptions {
   workers: number;
   pin: boolean;
 }
 const DEFAULT_SFU: SfuOptions = { workers: 0, pin: PIN };
-
-export interface RunReport {
-  scenario: string;
-  mode: Mode;
-  bitrateBps: number;
-  publishers: number;
-  subscribers: number;
-  durationS: number;
-  packetsInPerS: number;
-  packetsOutPerS: number;
-  serverCpuS: number;
-  /** Server CPU share of one core during the window. */
-  serverCpuPct: number;
-  /** Share of the server's CPU time spent in the kernel (sendto/recvfrom). */
-  serverSysShare: number;
-  cpuMsPer1000Forwarded: number;
-  forwardedPerCpuS: number;
-  latencyMs: { p50: number; p99: number; max: number };
-  latencySamples: number;
-  loss: number;
-  rssIdleMiB: number;
-  rssMiB: number;
-  rssPerSubscriberMiB: number;
-  /** Packets the SFU retransmitted per second (NACK answers), and refused. */
-  retransmitsPerS: number;
-  refusedPerS: number;
-  /** hostile: NACK messages per second from the hostile viewer. */
-  hostileNacksPerS?: number;
-}
 
 /** User and system CPU seconds of a process (/proc/PID/stat fields 14 and 15). */
 function cpuTimes(pid: number): { user: number; sys: number } {
@@ -217,7 +192,10 @@ async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'u
       forwardedPerCpuS: round(cpu > 0 ? forwarded / cpu : NaN, 0),
       latencyMs: { p50: round(result.latencyMs.p50, 2), p99: round(result.latencyMs.p99, 2), max: round(result.latencyMs.max, 2) },
       latencySamples: result.latencySamples,
-      loss: round(result.packetsExpected > 0 ? Math.max(0, 1 - result.packetsReceived / result.packetsExpected) : NaN, 4),
+      loss: round(result.packetsExpected > 0 ? Math.max(0, 1 - result.packetsDelivered / result.packetsExpected) : NaN, 4),
+      deliveredPerS: round(result.packetsDelivered / seconds, 0),
+      nacksPerS: round(result.nacksSent / seconds, 0),
+      rtxShare: round(forwarded > 0 ? (c1.rtx - c0.rtx) / forwarded : NaN, 4),
       rssIdleMiB: round(rssIdle, 1),
       rssMiB: round(rss, 1),
       rssPerSubscriberMiB: round((rss - rssIdle) / Math.max(1, subscribers), 3),
@@ -235,15 +213,10 @@ async function runOnce(scenario: string, mode: Mode, gen: Omit<GeneratorArgs, 'u
   }
 }
 
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      scenarios: { type: 'string', default: 'echo,fanout,room,sweep,hostile,workers' },
+      scenarios: { type: 'string', default: 'echo,fanout,room,sweep,hostile,saturation,workers' },
       modes: { type: 'string', default: 'naive,fast' },
       duration: { type: 'string', default: '6' },
       warmup: { type: 'string', default: '3' },
@@ -267,6 +240,8 @@ async function main(): Promise<void> {
         `${r.forwardedPerCpuS} fwd/cpu-s  p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} ms  loss ${(r.loss * 100).toFixed(2)}%  rss/sub ${r.rssPerSubscriberMiB} MiB\n`,
     );
   const saturation: { workers: number; packetsOutPerS: number; perPublisherMbps: number }[] = [];
+  /** The saturation scenario: its saturation run, then the median run of each case past it. */
+  const pastSaturation: { label: string; run: RunReport }[] = [];
   for (const scenario of scenarios) {
     if (scenario === 'workers') {
       // Saturation with 1 and 2 room workers: 10 echo calls (10 private rooms, spread over the
@@ -306,6 +281,51 @@ async function main(): Promise<void> {
           runs.push(r);
           log(r);
         }
+      continue;
+    }
+    if (scenario === 'saturation') {
+      // Past saturation: fan-out 1 -> 50 viewers that NACK their gaps as libwebrtc does. The
+      // bitrate rises until loss > 1%; the best step below that is the saturation figure. Then
+      // 1.5x and 2x that bitrate (viewers that cannot keep up), and the saturation bitrate with
+      // 10 of the 50 viewers losing 10% on their path.
+      const viewers = smoke ? 5 : 50;
+      const at = (label: string, mbps: number, lossy?: GeneratorArgs['lossy']) =>
+        runOnce(`saturation ${label}`, 'fast', {
+          ...base,
+          durationS: Math.min(durationS, 5),
+          scenario: 'fanout',
+          publishers: 1,
+          subscribers: viewers,
+          bitrateBps: mbps * 1e6,
+          nack: true,
+          ...(lossy ? { lossy } : {}),
+        });
+      let best: RunReport | undefined;
+      for (const mbps of [2, 4, 6, 8, 10, 12, 16, 24]) {
+        const r = await at(`ramp ${mbps} Mbps`, mbps);
+        runs.push(r);
+        log(r);
+        if (r.loss > 0.01) break;
+        best = r;
+      }
+      if (!best) throw new Error('saturation: loss > 1% at the lowest bitrate');
+      const mbps = best.bitrateBps / 1e6;
+      pastSaturation.push({ label: `saturation (${mbps} Mbps, loss <= 1%)`, run: best });
+      const past: [string, number, GeneratorArgs['lossy']][] = [
+        [`1.5x (${mbps * 1.5} Mbps)`, mbps * 1.5, undefined],
+        [`2x (${mbps * 2} Mbps)`, mbps * 2, undefined],
+        [`${mbps} Mbps, 10 viewers lose 10%`, mbps, { count: smoke ? 1 : 10, rate: 0.1 }],
+      ];
+      for (const [label, m, lossy] of past) {
+        const reps: RunReport[] = [];
+        for (let rep = 0; rep < repeat; rep++) {
+          const r = await at(label, m, lossy);
+          runs.push(r);
+          reps.push(r);
+          log(r);
+        }
+        pastSaturation.push({ label, run: reps.sort((a, b) => a.deliveredPerS - b.deliveredPerS)[Math.floor((reps.length - 1) / 2)]! });
+      }
       continue;
     }
     if (scenario === 'sweep') {
@@ -356,97 +376,13 @@ async function main(): Promise<void> {
     medians: medians(runs),
     ratios: ratios(medians(runs)),
     saturation,
+    pastSaturation,
     workersRatio: saturation.length === 2 && saturation[0]!.packetsOutPerS > 0 ? round(saturation[1]!.packetsOutPerS / saturation[0]!.packetsOutPerS, 2) : undefined,
   };
   const json = JSON.stringify(report, null, 2);
   process.stdout.write(json + '\n');
   if (values.json) writeFileSync(values.json, json + '\n');
   if (!values['no-record'] && !smoke) appendFileSync(path.join(root, 'docs/BENCHMARKS.md'), markdown(report));
-}
-
-/** Per scenario and mode, the run with the median forwarded packets per CPU-second. */
-function medians(runs: RunReport[]): RunReport[] {
-  const groups = new Map<string, RunReport[]>();
-  for (const r of runs) {
-    const k = `${r.scenario}\u0000${r.mode}`;
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  return [...groups.values()].map((g) => {
-    const sorted = [...g].sort((a, b) => a.forwardedPerCpuS - b.forwardedPerCpuS);
-    const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
-    const p99s = g.map((r) => r.latencyMs.p99).sort((a, b) => a - b);
-    return { ...mid, latencyMs: { ...mid.latencyMs, p99: p99s[Math.floor((p99s.length - 1) / 2)]! } };
-  });
-}
-
-/** fast / naive for each scenario run in both modes. */
-function ratios(runs: RunReport[]): Record<string, { forwardedPerCpuS: number; latencyP99: number }> {
-  const out: Record<string, { forwardedPerCpuS: number; latencyP99: number }> = {};
-  for (const fast of runs.filter((r) => r.mode === 'fast')) {
-    const naive = runs.find((r) => r.mode === 'naive' && r.scenario === fast.scenario);
-    if (!naive) continue;
-    out[fast.scenario] = {
-      forwardedPerCpuS: round(fast.forwardedPerCpuS / naive.forwardedPerCpuS, 2),
-      latencyP99: round(fast.latencyMs.p99 / naive.latencyMs.p99, 2),
-    };
-  }
-  return out;
-}
-
-function markdown(report: {
-  date: string;
-  commit: string;
-  machine: string;
-  repeat: number;
-  medians: RunReport[];
-  ratios: ReturnType<typeof ratios>;
-  saturation: { workers: number; packetsOutPerS: number; perPublisherMbps: number }[];
-  workersRatio: number | undefined;
-}): string {
-  const rows = report.medians.map(
-    (r) =>
-      `| ${r.scenario} | ${r.mode} | ${r.packetsInPerS} | ${r.packetsOutPerS} | ${r.serverCpuPct}% (${Math.round(r.serverSysShare * 100)}% sys) | ${r.cpuMsPer1000Forwarded} | ${r.forwardedPerCpuS} | ${r.latencyMs.p50} / ${r.latencyMs.p99} / ${r.latencyMs.max} | ${(r.loss * 100).toFixed(2)}% | ${r.rssPerSubscriberMiB} |`,
-  );
-  const ratioRows = Object.entries(report.ratios).map(([s, x]) => `| ${s} | ${x.forwardedPerCpuS}x | ${x.latencyP99}x |`);
-  const calm = report.medians.find((r) => r.scenario === 'hostile 0');
-  const attacked = report.medians.find((r) => r.scenario === 'hostile 1');
-  const hostileRows =
-    calm && attacked
-      ? [
-          "| fan-out 1 -> 10, 4 Mbps | server CPU | healthy viewers' loss | retransmitted / s | refused / s | hostile NACKs / s |",
-          '|---|---|---|---|---|---|',
-          ...[calm, attacked].map(
-            (r) =>
-              `| ${r.scenario === 'hostile 0' ? 'no hostile viewer' : '+1 NACKing its last 500 packets every 10 ms'} | ${r.serverCpuPct}% | ${(r.loss * 100).toFixed(2)}% | ${r.retransmitsPerS} | ${r.refusedPerS} | ${r.hostileNacksPerS ?? 0} |`,
-          ),
-          '',
-          `Server CPU with the hostile viewer ÷ without: ${round(attacked.serverCpuPct / calm.serverCpuPct, 2)}x; retransmissions per packet forwarded to it: ${round(attacked.retransmitsPerS / Math.max(1, (attacked.packetsOutPerS - attacked.retransmitsPerS) / (attacked.subscribers + 1)), 2)}.`,
-          '',
-        ]
-      : [];
-  return [
-    '',
-    `## Forwarding load, ${report.date.slice(0, 10)} (commit ${report.commit})`,
-    '',
-    `Machine: ${report.machine}. \`npm run bench\`; all traffic on 127.0.0.1; server CPU from /proc/PID/stat of the SFU process only. Median of ${report.repeat} interleaved runs per row (naive and fast alternating); latency p99 is the median of the runs' p99.`,
-    '',
-    '| scenario | path | pkts in/s | pkts out/s | server CPU | CPU ms / 1000 fwd | fwd / CPU-s | latency p50 / p99 / max ms | loss | RSS MiB / sub |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...rows,
-    '',
-    ...(ratioRows.length ? ['| scenario | fwd / CPU-s, fast ÷ naive | p99, fast ÷ naive |', '|---|---|---|', ...ratioRows, ''] : []),
-    ...hostileRows,
-    ...(report.saturation.length
-      ? [
-          '| room workers | saturation, pkts out/s (10 echo calls, loss <= 1%) |',
-          '|---|---|',
-          ...report.saturation.map((x) => `| ${x.workers} | ${x.packetsOutPerS} (10 x ${x.perPublisherMbps} Mbps) |`),
-          '',
-          `2 workers ÷ 1 worker: ${report.workersRatio ?? '-'}x (SFU and generator unpinned, sharing the machine's cores).`,
-          '',
-        ]
-      : []),
-  ].join('\n');
 }
 
 main().catch((err: unknown) => {

@@ -30,7 +30,18 @@ describe('npm run bench (smoke)', () => {
         ['echo/naive', 'echo/fast', 'fanout/naive', 'fanout/fast'],
       );
       for (const run of report.runs) {
-        for (const k of ['packetsInPerS', 'packetsOutPerS', 'serverCpuS', 'forwardedPerCpuS', 'cpuMsPer1000Forwarded', 'loss', 'rssMiB'] as const) {
+        for (const k of [
+          'packetsInPerS',
+          'packetsOutPerS',
+          'serverCpuS',
+          'forwardedPerCpuS',
+          'cpuMsPer1000Forwarded',
+          'loss',
+          'rssMiB',
+          'deliveredPerS',
+          'nacksPerS',
+          'rtxShare',
+        ] as const) {
           assert.ok(Number.isFinite(run[k]), `${run.scenario}/${run.mode}: ${k} = ${run[k]}`);
         }
         assert.ok((run.packetsOutPerS as number) > 0, `${run.scenario}/${run.mode} forwarded packets`);
