@@ -10,6 +10,8 @@
  *   web/capture/detect/worker.ts -> dist/web/detect-worker.js (module worker; each detector
  *                               is a lazily imported chunk under dist/web/chunks/, so a
  *                               worker only fetches the tfjs bundle of the detector it runs)
+ *   web/capture/compose-worker.ts -> dist/web/compose-worker.js (the capture path's compositor,
+ *                               see web/capture/composer.ts)
  *   web/index.html, web/room.html, web/watch.html, web/client-example.html,
  *   web/client-example.js, web/style.css copied as-is.
  *
@@ -46,6 +48,7 @@ const entries = [
   { entryPoints: ['web/pages/room/main.ts'], outfile: path.join(outdir, 'room.js') },
   { entryPoints: ['web/pages/watch/main.ts'], outfile: path.join(outdir, 'watch.js') },
   { entryPoints: ['web/client/index.ts'], outfile: path.join(outdir, 'facecast-client.js'), minify: false },
+  { entryPoints: ['web/capture/compose-worker.ts'], outfile: path.join(outdir, 'compose-worker.js') },
   {
     entryPoints: { 'detect-worker': 'web/capture/detect/worker.ts' },
     outdir,

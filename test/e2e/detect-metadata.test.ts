@@ -280,12 +280,24 @@ describe('metadata overlay mode', () => {
     const drawn = eo.lastFaces[0].box;
     assert.ok(iou({ x: drawn.x * 640, y: drawn.y * 480, w: drawn.w * 640, h: drawn.h * 480 }, label) >= 0.3, 'the overlay box is on the face');
 
-    // The sent (composite) frame has no box in it: no bright green pixels.
-    const green = await page.evaluate(() => {
-      const c = document.getElementById('composite') as HTMLCanvasElement;
-      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    // The sent frame has no box in it: no bright green pixels in a frame of the published track.
+    const green = await page.evaluate(async () => {
+      const pc = (window as unknown as { facecast: { pc: RTCPeerConnection } }).facecast.pc;
+      const track = pc.getSenders().find((s) => s.track?.kind === 'video')!.track!;
+      const v = document.createElement('video');
+      v.muted = true;
+      v.srcObject = new MediaStream([track]);
+      await v.play();
+      await new Promise((r) => v.requestVideoFrameCallback(r));
+      const c = document.createElement('canvas');
+      c.width = v.videoWidth;
+      c.height = v.videoHeight;
+      const ctx = c.getContext('2d')!;
+      ctx.drawImage(v, 0, 0);
+      const d = ctx.getImageData(0, 0, c.width, c.height).data;
       let n = 0;
       for (let i = 0; i < d.length; i += 4) if (d[i + 1]! > 180 && d[i]! < 100 && d[i + 2]! < 100) n++;
+      v.srcObject = null;
       return n;
     });
     assert.ok(green < 50, `green box pixels in the sent video: ${green}`);

@@ -5,7 +5,7 @@ export const BOX_COLOR = '#00ff00';
 export const KEYPOINT_COLOR = '#ff2bd6';
 export const BOX_LINE_WIDTH = 4;
 
-export function drawFaces(ctx: CanvasRenderingContext2D, faces: readonly Face[], W: number, H: number): void {
+export function drawFaces(ctx: CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D, faces: readonly Face[], W: number, H: number): void {
   if (!faces.length) return;
   ctx.save();
   ctx.strokeStyle = BOX_COLOR;

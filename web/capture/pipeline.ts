@@ -1,25 +1,30 @@
 /**
- * The capture side both pages share: camera (`<video>`) -> detector worker ->
- * compositor -> `<canvas>` -> `canvas.captureStream()`, the track the page
- * publishes. Without a camera the compositor animates a placeholder instead.
+ * The capture side both pages share: camera -> compositor (composer.ts: a compose worker
+ * fed by MediaStreamTrackProcessor, or the page's canvas where that is missing) -> the
+ * track the page publishes; frames go to the detector worker whenever it is idle, and its
+ * results back to the compositor. Without a camera the compositor animates a placeholder.
  *
- * Detector URL parameters (read from `params`):
+ * URL parameters (read from `params`):
+ *   ?capture=worker|canvas (default: worker where the browser has it)
  *   ?detector=<name>|none  ?inputSize=  ?threshold=  ?threads=  ?modelBase=  ?detectDelay=
  */
-import { Compositor, type OverlayMode } from './compositor.js';
+import type { CaptureKind, FrameComposer, OverlayMode } from './composer.js';
+import { Compositor } from './compositor.js';
 import { DetectorClient, type FrameTag } from './detect/client.js';
 import { DEFAULT_DETECTOR, type DetectorOptions, type Face } from './detect/detector.js';
 import { DETECTORS, isDetectorName } from './detect/registry.js';
 import type { Counters, FacecastStats } from '../stats/stats.js';
+import { WorkerComposer, workerCaptureSupported } from './worker-composer.js';
 
-export const OUTPUT_FPS = 30;
+export { OUTPUT_FPS } from './compositor.js';
+import { OUTPUT_FPS } from './compositor.js';
 
 export type PipelineStatusKey = 'camera' | 'detector';
 
 export interface PipelineOptions {
-  /** Plays the camera (must stay rendered: the compositor draws on its frame callbacks). */
+  /** Plays the camera (the canvas path draws on its frame callbacks). */
   source: HTMLVideoElement;
-  /** The composite: what gets published. */
+  /** Shows the composite (the canvas path also publishes it). */
   canvas: HTMLCanvasElement;
   params: URLSearchParams;
   /** Updated in place: detector, backend, faces. */
@@ -35,9 +40,14 @@ export interface PipelineOptions {
   mode?: OverlayMode;
 }
 
+/** The capture path for these URL parameters in this browser (worker unless missing or ?capture=canvas). */
+export function captureKind(params: URLSearchParams): CaptureKind {
+  return params.get('capture') !== 'canvas' && workerCaptureSupported() ? 'worker' : 'canvas';
+}
+
 export class Pipeline {
-  readonly compositor: Compositor;
-  /** The canvas stream and its video track (what gets published). */
+  readonly compositor: FrameComposer;
+  /** The composite stream and its video track (what gets published). */
   readonly stream: MediaStream;
   readonly track: MediaStreamTrack;
   detector: DetectorClient | null = null;
@@ -48,15 +58,20 @@ export class Pipeline {
 
   constructor(private readonly opts: PipelineOptions) {
     this.detectorName = opts.params.get('detector') || DEFAULT_DETECTOR;
-    this.compositor = new Compositor(opts.canvas, ({ video, frame, ts }) => {
-      this.detector?.submit(video, { frame, ts });
-    });
+    const hooks = {
+      wants: () => this.detector?.idle ?? false,
+      frame: ({ image, frame, ts, release }: { image: CanvasImageSource; frame: number; ts: number; release(): void }) => {
+        if (this.detector) this.detector.submit(image as ImageBitmapSource, { frame, ts }, release);
+        else release();
+      },
+    };
+    const kind = captureKind(opts.params);
+    this.compositor = kind === 'worker' ? new WorkerComposer(opts.canvas, hooks, (m) => opts.status('camera', m, true)) : new Compositor(opts.canvas, hooks);
+    opts.stats.capture = kind;
     this.compositor.mode = opts.mode ?? 'burned-in';
     this.compositor.startPlaceholder('starting');
-    this.stream = opts.canvas.captureStream(OUTPUT_FPS);
-    const [track] = this.stream.getVideoTracks();
-    if (!track) throw new Error('canvas.captureStream produced no video track');
-    this.track = track;
+    this.track = this.compositor.track;
+    this.stream = new MediaStream([this.track]);
   }
 
   /** Starts the detector and the camera (once). */
@@ -96,7 +111,8 @@ export class Pipeline {
 
   /** Copies the compositor's frame counters into `counters` (call once per stats sample). */
   syncCounters(): void {
-    const { compositor: c, opts } = this;
+    const { opts } = this;
+    const c = this.compositor.book;
     opts.counters.cameraFrames = c.cameraFrames;
     opts.counters.outputFrames = c.outputFrames;
     opts.counters.boxAgeMsTotal = c.age.sum;
@@ -163,7 +179,26 @@ export class Pipeline {
     return client;
   }
 
-  private async startCamera(): Promise<void> {
+  /**
+   * Opens the camera again (another device, or the same one after it stopped) and draws
+   * its frames; the published track stays the same.
+   */
+  async switchCamera(deviceId?: string): Promise<void> {
+    await this.startCamera(deviceId);
+  }
+
+  /** Stops the camera, the compositor and the detector. */
+  close(): void {
+    this.detector?.stop();
+    this.detector = null;
+    for (const t of this.camera?.getTracks() ?? []) t.stop();
+    this.camera = null;
+    this.compositor.close();
+  }
+
+  private camera: MediaStream | null = null;
+
+  private async startCamera(deviceId?: string): Promise<void> {
     const { status, source } = this.opts;
     const compositor = this.compositor;
     if (!navigator.mediaDevices?.getUserMedia) {
@@ -176,15 +211,23 @@ export class Pipeline {
     try {
       cam = await navigator.mediaDevices.getUserMedia({
         audio: false,
-        video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: OUTPUT_FPS } },
+        video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: OUTPUT_FPS }, ...(deviceId ? { deviceId: { exact: deviceId } } : {}) },
       });
     } catch (err) {
       status('camera', `${describeMediaError(err, 'camera')} — sending a placeholder pattern`, true);
+      if (!this.camera) compositor.startPlaceholder('no camera');
+      return;
+    }
+    const previous = this.camera;
+    this.camera = cam;
+    const [track] = cam.getVideoTracks();
+    if (!track) {
+      status('camera', 'the camera gave no video track — sending a placeholder pattern', true);
       compositor.startPlaceholder('no camera');
       return;
     }
-    const [track] = cam.getVideoTracks();
-    track?.addEventListener('ended', () => {
+    track.addEventListener('ended', () => {
+      if (this.camera !== cam) return;
       status('camera', 'camera stopped — sending a placeholder pattern', true);
       this.setFaces([]);
       compositor.startPlaceholder('camera stopped');
@@ -195,7 +238,9 @@ export class Pipeline {
     } catch (err) {
       console.warn('facecast: source.play() failed', err);
     }
-    compositor.useCamera(source);
+    compositor.useCamera(source, track);
+    this.setFaces([]);
+    for (const t of previous?.getTracks() ?? []) t.stop();
     status('camera', null);
   }
 }

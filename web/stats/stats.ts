@@ -26,6 +26,8 @@ export interface FacecastStats {
   faces: number;
   /** Overlay mode: burned-in | metadata. */
   overlay: string;
+  /** Capture path: worker (MediaStreamTrackProcessor, any visibility) | canvas (fallback). */
+  capture: string;
   /** Mean time from a frame's capture to its detection result arriving on the page (ms). */
   detectLatencyMs: number | null;
   /** Mean age of the boxes drawn on a frame: frame capture time minus the detection's frame capture time (ms). */
@@ -77,6 +79,7 @@ export function initialStats(detector: string, overlay: string): FacecastStats {
     connection: 'not started',
     detector,
     overlay,
+    capture: '',
     backend: '',
     sentFps: null,
     sentSize: null,
@@ -197,6 +200,7 @@ export function renderStats(s: FacecastStats): void {
   set('stat-connection', s.connection);
   set('stat-detector', s.backend ? `${s.detector} (${s.backend})` : s.detector);
   set('stat-overlay', s.overlay);
+  set('stat-capture', s.capture || '–');
   set('stat-latency', fmt(s.detectLatencyMs));
   set('stat-faces', String(s.faces));
   set('stat-glass', fmt(s.glassMs));

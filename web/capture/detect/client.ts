@@ -67,9 +67,15 @@ export class DetectorClient {
     return this.state === 'ready' && this.busySince === 0;
   }
 
-  /** Sends a frame if the worker is idle; otherwise drops it (latest frame wins). */
-  submit(source: ImageBitmapSource, tag: FrameTag): boolean {
-    if (!this.idle || !this.worker) return false;
+  /**
+   * Sends a frame if the worker is idle; otherwise drops it (latest frame wins).
+   * `release` is called once the frame has been read (or was not taken).
+   */
+  submit(source: ImageBitmapSource, tag: FrameTag, release: () => void = () => {}): boolean {
+    if (!this.idle || !this.worker) {
+      release();
+      return false;
+    }
     const worker = this.worker;
     const id = this.nextId++;
     this.pendingId = id;
@@ -77,6 +83,7 @@ export class DetectorClient {
     this.busySince = performance.now();
     createImageBitmap(source).then(
       (bitmap) => {
+        release();
         if (worker !== this.worker || this.pendingId !== id) {
           bitmap.close();
           return;
@@ -85,6 +92,7 @@ export class DetectorClient {
         worker.postMessage(msg, [bitmap]);
       },
       () => {
+        release();
         // e.g. the video has no frame yet: just become idle again.
         if (this.pendingId === id) this.busySince = 0;
       },

@@ -18,7 +18,7 @@
  *   ?framecode=0            do not stamp the frame code in burned-in mode (no
  *                           glass-to-glass figure then)
  */
-import type { OverlayMode } from '../../capture/compositor.js';
+import type { OverlayMode } from '../../capture/composer.js';
 import { DEFAULT_DETECTOR, type Face } from '../../capture/detect/detector.js';
 import { DETECTORS, isDetectorName } from '../../capture/detect/registry.js';
 import { GlassMeter, type GlassStats } from '../../stats/glass.js';
@@ -57,6 +57,8 @@ export interface FacecastDebug {
   detectorState(): string;
   /** Test hook: crash the detector worker (it is restarted automatically). */
   crashDetector(): void;
+  /** Opens the camera again (as a camera switch does); the published track stays. */
+  switchCamera(deviceId?: string): Promise<void>;
 }
 
 declare global {
@@ -102,14 +104,15 @@ const facecast: FacecastDebug = {
   setDetector: (n) => switchDetector(n),
   echoOverlay: () => echoOverlay.stats,
   sentFaces: () => [...facesSender.recent],
-  frameNo: () => compositor.frameNo,
+  frameNo: () => compositor.book.frameNo,
   glass: () => ({ ...glass.stats }),
-  debugCounters: () => ({ cameraFrames: compositor.cameraFrames, outputFrames: compositor.outputFrames, detections: counters.detections }),
+  debugCounters: () => ({ cameraFrames: compositor.book.cameraFrames, outputFrames: compositor.book.outputFrames, detections: counters.detections }),
   pc: null,
   status: '',
   errors: [],
   detectorState: () => pipeline.detector?.state ?? 'none',
   crashDetector: () => pipeline.detector?.crashForTest(),
+  switchCamera: (deviceId) => pipeline.switchCamera(deviceId),
 };
 window.facecast = facecast;
 
@@ -142,7 +145,7 @@ const pipeline = new Pipeline({
 });
 const compositor = pipeline.compositor;
 compositor.stampCodes = params.get('framecode') !== '0';
-const glass = new GlassMeter((frame) => compositor.captureTimeOf(frame));
+const glass = new GlassMeter((frame) => compositor.book.captureTimeOf(frame));
 const echoOverlay = new EchoOverlay(echo, echoCanvas);
 echoOverlay.enabled = overlayMode === 'metadata';
 const facesSender = new FacesSender(() => publisher?.channel ?? null);
