@@ -3,11 +3,12 @@
  * `?detector=none`, simulcast on), with dynacast (the default) and with `--no-dynacast`,
  * alternating. Per run, after a warm-up: the CPU of every Chromium process (utime + stime
  * from /proc, all three pages publish and receive), the simulcast layers each page encodes
- * (outbound-rtp framesEncoded growing per rid) and the frames each page decodes. Each page
+ * (outbound-rtp framesEncoded growing per rid), the time the encoders spent (totalEncodeTime: the
+ * publishers' encoding CPU, which dynacast is meant to cut) and the frames each page decodes. Each page
  * is brought to the front in turn while measuring, like a user switching tabs (a background
  * page renders, captures and encodes at a crawl). All traffic on 127.0.0.1 (run via in-netns).
  *
- * Options: --seconds N (default 12), --warmup N (default 6), --repeat N (default 2), --no-record
+ * Options: --seconds N (default 12), --warmup N (default 6), --repeat N (default 3), --no-record
  */
 import { execSync } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '12' },
     warmup: { type: 'string', default: '6' },
-    repeat: { type: 'string', default: '2' },
+    repeat: { type: 'string', default: '3' },
     'no-record': { type: 'boolean' },
   },
 });
@@ -51,24 +52,30 @@ function chromiumCpuS(): number {
 
 type RoomWindow = Window & { facecastRoom?: { pc: RTCPeerConnection | null } };
 
-/** framesEncoded per rid, and frames decoded in total, of one page. */
-function rtpCounts(page: Page): Promise<{ encoded: Record<string, number>; decoded: number }> {
+/** framesEncoded per rid, seconds spent encoding (totalEncodeTime, all rids), and frames decoded in total, of one page. */
+function rtpCounts(page: Page): Promise<{ encoded: Record<string, number>; encodeS: number; decoded: number }> {
   return page.evaluate(async () => {
     const pc = (window as RoomWindow).facecastRoom?.pc;
     const encoded: Record<string, number> = {};
     let decoded = 0;
+    let encodeS = 0;
     if (pc)
-      (await pc.getStats()).forEach((r: { type: string; kind?: string; rid?: string; framesEncoded?: number; framesDecoded?: number }) => {
-        if (r.type === 'outbound-rtp' && r.kind === 'video') encoded[r.rid ?? ''] = r.framesEncoded ?? 0;
+      (await pc.getStats()).forEach((r: { type: string; kind?: string; rid?: string; framesEncoded?: number; framesDecoded?: number; totalEncodeTime?: number }) => {
+        if (r.type === 'outbound-rtp' && r.kind === 'video') {
+          encoded[r.rid ?? ''] = r.framesEncoded ?? 0;
+          encodeS += r.totalEncodeTime ?? 0;
+        }
         if (r.type === 'inbound-rtp' && r.kind === 'video') decoded += r.framesDecoded ?? 0;
       });
-    return { encoded, decoded };
+    return { encoded, encodeS, decoded };
   });
 }
 
 interface Row {
   mode: 'dynacast' | 'no-dynacast';
   chromiumCpuPct: number;
+  /** Time the pages' encoders spent encoding (outbound-rtp totalEncodeTime), % of one core. */
+  encodePct: number;
   /** Mean layers a page encoded (> 1 fps) during the window. */
   layersEncoded: number;
   /** Frames encoded per second, all pages and layers. */
@@ -106,7 +113,9 @@ async function run(mode: Row['mode'], y4m: string): Promise<Row> {
     let layers = 0;
     let encoded = 0;
     let decoded = 0;
+    let encodeS = 0;
     after.forEach((a, i) => {
+      encodeS += a.encodeS - before[i]!.encodeS;
       for (const [rid, n] of Object.entries(a.encoded)) {
         const d = n - (before[i]!.encoded[rid] ?? 0);
         encoded += d;
@@ -118,6 +127,7 @@ async function run(mode: Row['mode'], y4m: string): Promise<Row> {
     return {
       mode,
       chromiumCpuPct: round((cpu / s) * 100),
+      encodePct: round((encodeS / s) * 100),
       layersEncoded: round(layers / pages.length),
       encodedFps: round(encoded / s),
       decodedFps: round(decoded / s / (pages.length * (pages.length - 1))),
@@ -143,6 +153,8 @@ const summary = (['dynacast', 'no-dynacast'] as const).map((mode) => {
   return {
     mode,
     chromiumCpuPct: median(rs.map((r) => r.chromiumCpuPct)),
+    encodePct: median(rs.map((r) => r.encodePct)),
+    encodeRuns: rs.map((r) => r.encodePct).join(', '),
     layersEncoded: median(rs.map((r) => r.layersEncoded)),
     encodedFps: median(rs.map((r) => r.encodedFps)),
     decodedFps: median(rs.map((r) => r.decodedFps)),
@@ -160,11 +172,11 @@ if (!values['no-record']) {
       '',
       `Command: \`npm run bench:dynacast\` (3 room pages, fake 640x480 face camera, \`?detector=none\`, simulcast q/h/f; ${warmup} s warm-up, ${seconds} s measured with each page in front for a third; medians of ${repeat} alternating runs). Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}. Chromium CPU: every Chromium process, % of one core.`,
       '',
-      '| mode | Chromium CPU (runs) | layers encoded per page | frames encoded / s (all pages) | frames decoded / s per remote video |',
-      '|---|---|---|---|---|',
-      ...summary.map((r) => `| ${r.mode} | ${r.chromiumCpuPct}% (${r.runs}) | ${r.layersEncoded} | ${r.encodedFps} | ${r.decodedFps} |`),
+      '| mode | encoding time, all pages (runs) | Chromium CPU (runs) | layers encoded per page | frames encoded / s (all pages) | frames decoded / s per remote video |',
+      '|---|---|---|---|---|---|',
+      ...summary.map((r) => `| ${r.mode} | ${r.encodePct}% (${r.encodeRuns}) | ${r.chromiumCpuPct}% (${r.runs}) | ${r.layersEncoded} | ${r.encodedFps} | ${r.decodedFps} |`),
       '',
-      `Dynacast ÷ without: Chromium CPU ${Math.round((on!.chromiumCpuPct / off!.chromiumCpuPct) * 100) / 100}x.`,
+      `Dynacast ÷ without: encoding time ${Math.round((on!.encodePct / off!.encodePct) * 100) / 100}x, Chromium CPU ${Math.round((on!.chromiumCpuPct / off!.chromiumCpuPct) * 100) / 100}x.`,
       '',
     ].join('\n'),
   );
