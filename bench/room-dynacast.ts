@@ -1,7 +1,8 @@
 /**
  * `npm run bench:dynacast`: a three-page room in headless Chromium (fake face camera,
  * `?detector=none`, simulcast on), with dynacast (the default) and with `--no-dynacast`,
- * alternating. Per run, after a warm-up: the CPU of every Chromium process (utime + stime
+ * alternating, once with every tile shown and once with every page hiding every remote tile
+ * ("Hide video": nobody watches any video, so dynacast may switch every encoder off). Per run, after a warm-up: the CPU of every Chromium process (utime + stime
  * from /proc, all three pages publish and receive), the simulcast layers each page encodes
  * (outbound-rtp framesEncoded growing per rid), the time the encoders spent (totalEncodeTime: the
  * publishers' encoding CPU, which dynacast is meant to cut) and the frames each page decodes. Each page
@@ -73,6 +74,8 @@ function rtpCounts(page: Page): Promise<{ encoded: Record<string, number>; encod
 
 interface Row {
   mode: 'dynacast' | 'no-dynacast';
+  /** shown: every tile on screen; hidden: every page has hidden every remote tile ("Hide video"). */
+  tiles: 'shown' | 'hidden';
   chromiumCpuPct: number;
   /** Time the pages' encoders spent encoding (outbound-rtp totalEncodeTime), % of one core. */
   encodePct: number;
@@ -84,7 +87,16 @@ interface Row {
   decodedFps: number;
 }
 
-async function run(mode: Row['mode'], y4m: string): Promise<Row> {
+/** Clicks "Hide video" on every remote tile of the page. */
+function hideAll(page: Page): Promise<number> {
+  return page.evaluate(() => {
+    const buttons = [...document.querySelectorAll<HTMLButtonElement>('figure.tile button.tile-hide')];
+    for (const b of buttons) b.click();
+    return buttons.length;
+  });
+}
+
+async function run(mode: Row['mode'], tiles: Row['tiles'], y4m: string): Promise<Row> {
   const server = await startTestServer(mode === 'no-dynacast' ? { noDynacast: true } : {});
   const browser = await launchBrowser({ y4m });
   try {
@@ -98,6 +110,7 @@ async function run(mode: Row['mode'], y4m: string): Promise<Row> {
       await page.bringToFront();
       await waitFor(async () => (await rtpCounts(page)).decoded > 30, 30_000, 'each page decoding the others');
     }
+    if (tiles === 'hidden') for (const page of pages) if ((await hideAll(page)) !== pages.length - 1) throw new Error('a page without its hide buttons');
     await new Promise((r) => setTimeout(r, warmup * 1000));
     const before = await Promise.all(pages.map(rtpCounts));
     const cpu0 = chromiumCpuS();
@@ -126,6 +139,7 @@ async function run(mode: Row['mode'], y4m: string): Promise<Row> {
     const round = (x: number) => Math.round(x * 10) / 10;
     return {
       mode,
+      tiles,
       chromiumCpuPct: round((cpu / s) * 100),
       encodePct: round((encodeS / s) * 100),
       layersEncoded: round(layers / pages.length),
@@ -146,12 +160,19 @@ const median = (xs: number[]) => {
 
 const fixture = await ensureFaceY4m();
 const rows: Row[] = [];
-for (let i = 0; i < repeat; i++) for (const mode of ['dynacast', 'no-dynacast'] as const) rows.push(await run(mode, fixture.path));
+const CASES = [
+  ['shown', 'dynacast'],
+  ['shown', 'no-dynacast'],
+  ['hidden', 'dynacast'],
+  ['hidden', 'no-dynacast'],
+] as const;
+for (let i = 0; i < repeat; i++) for (const [tiles, mode] of CASES) rows.push(await run(mode, tiles, fixture.path));
 process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-const summary = (['dynacast', 'no-dynacast'] as const).map((mode) => {
-  const rs = rows.filter((r) => r.mode === mode);
+const summary = CASES.map(([tiles, mode]) => {
+  const rs = rows.filter((r) => r.mode === mode && r.tiles === tiles);
   return {
     mode,
+    tiles,
     chromiumCpuPct: median(rs.map((r) => r.chromiumCpuPct)),
     encodePct: median(rs.map((r) => r.encodePct)),
     encodeRuns: rs.map((r) => r.encodePct).join(', '),
@@ -163,7 +184,11 @@ const summary = (['dynacast', 'no-dynacast'] as const).map((mode) => {
 });
 if (!values['no-record']) {
   const commit = execSync('git rev-parse --short HEAD').toString().trim();
-  const [on, off] = summary;
+  const ratio = (tiles: Row['tiles'], k: 'encodePct' | 'chromiumCpuPct') => {
+    const on = summary.find((r) => r.tiles === tiles && r.mode === 'dynacast')!;
+    const off = summary.find((r) => r.tiles === tiles && r.mode === 'no-dynacast')!;
+    return Math.round((on[k] / off[k]) * 100) / 100;
+  };
   appendFileSync(
     'docs/BENCHMARKS.md',
     [
@@ -172,11 +197,11 @@ if (!values['no-record']) {
       '',
       `Command: \`npm run bench:dynacast\` (3 room pages, fake 640x480 face camera, \`?detector=none\`, simulcast q/h/f; ${warmup} s warm-up, ${seconds} s measured with each page in front for a third; medians of ${repeat} alternating runs). Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}. Chromium CPU: every Chromium process, % of one core.`,
       '',
-      '| mode | encoding time, all pages (runs) | Chromium CPU (runs) | layers encoded per page | frames encoded / s (all pages) | frames decoded / s per remote video |',
-      '|---|---|---|---|---|---|',
-      ...summary.map((r) => `| ${r.mode} | ${r.encodePct}% (${r.encodeRuns}) | ${r.chromiumCpuPct}% (${r.runs}) | ${r.layersEncoded} | ${r.encodedFps} | ${r.decodedFps} |`),
+      '| tiles | mode | encoding time, all pages (runs) | Chromium CPU (runs) | layers encoded per page | frames encoded / s (all pages) | frames decoded / s per remote video |',
+      '|---|---|---|---|---|---|---|',
+      ...summary.map((r) => `| ${r.tiles} | ${r.mode} | ${r.encodePct}% (${r.encodeRuns}) | ${r.chromiumCpuPct}% (${r.runs}) | ${r.layersEncoded} | ${r.encodedFps} | ${r.decodedFps} |`),
       '',
-      `Dynacast ÷ without: encoding time ${Math.round((on!.encodePct / off!.encodePct) * 100) / 100}x, Chromium CPU ${Math.round((on!.chromiumCpuPct / off!.chromiumCpuPct) * 100) / 100}x.`,
+      `Dynacast ÷ without, tiles shown: encoding time ${ratio('shown', 'encodePct')}x, Chromium CPU ${ratio('shown', 'chromiumCpuPct')}x; every remote tile hidden: encoding time ${ratio('hidden', 'encodePct')}x, Chromium CPU ${ratio('hidden', 'chromiumCpuPct')}x.`,
       '',
     ].join('\n'),
   );
