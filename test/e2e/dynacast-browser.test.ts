@@ -122,4 +122,27 @@ describe('dynacast: a hidden tile turns its layer off at the publishing browser'
     const tile = (await bob.evaluate(() => (window as RoomWindow).facecastRoom?.tiles() ?? [])).find((t) => t.name === 'alice');
     assert.equal(tile?.hidden, false, 'the tile says shown');
   });
+
+  it('with a third page (the server renegotiates with everyone), every tile hidden on every page: no page encodes anything', async () => {
+    const carol = await open('carol');
+    const pages = { alice, bob, carol };
+    for (const [name, page] of Object.entries(pages)) await waitFor(async () => (await decoded(page)) > 20, 20_000, `${name} decodes the others`);
+    for (const page of Object.values(pages)) {
+      const n = await page.evaluate(() => {
+        const buttons = [...document.querySelectorAll<HTMLButtonElement>('figure.tile:not(.hidden-by-user) button.tile-hide')];
+        for (const b of buttons) b.click();
+        return document.querySelectorAll('figure.tile.hidden-by-user').length;
+      });
+      assert.equal(n, 2, 'both remote tiles hidden');
+    }
+    for (const [name, page] of Object.entries(pages)) {
+      await waitFor(async () => Object.values(await encodedDuring(page, 700)).every((n) => n === 0), 8000, `${name} encodes nothing`).catch(async (e: Error) => {
+        const params = await page.evaluate(() =>
+          JSON.stringify((window as RoomWindow).facecastRoom?.pc?.getSenders().map((x) => x.getParameters().encodings.map((e) => [e.rid, e.active]))),
+        );
+        throw new Error(`${e.message}: ${JSON.stringify(await encodedDuring(page, 700))}; sender encodings ${params}`);
+      });
+    }
+    await carol.close();
+  });
 });

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { RTCIceCandidate, RTCPeerConnection, RTCRtpTransceiver } from 'werift';
 import type { IceCandidate } from '../../protocol/messages.js';
 import { checkSdp, SfuError } from '../errors.js';
-import { unrejectInactive } from '../werift/sdp.js';
+import { keepOfferedSimulcast, unrejectInactive } from '../werift/sdp.js';
 
 export interface NegotiatorEvents {
   /** A local ICE candidate to trickle to the client; null = end of candidates. */
@@ -69,6 +69,7 @@ export class Negotiator extends EventEmitter<NegotiatorEvents> {
       } catch (err) {
         throw new SfuError('bad-sdp', `offer rejected: ${(err as Error).message}`);
       }
+      keepOfferedSimulcast(sdp, this.pc.getTransceivers() as unknown as Parameters<typeof keepOfferedSimulcast>[1]);
       // Subscriptions waited while werift matched the offer's m-lines (a transceiver of ours
       // would have taken one of them). Now they go onto m-lines on which the client offered
       // to receive (a viewer, WHEP), else onto new ones offered after the answer.
