@@ -199,7 +199,9 @@ if (!values['no-record']) {
       '',
       '| tiles | mode | encoding time, all pages (runs) | Chromium CPU (runs) | layers encoded per page | frames encoded / s (all pages) | frames decoded / s per remote video |',
       '|---|---|---|---|---|---|---|',
-      ...summary.map((r) => `| ${r.tiles} | ${r.mode} | ${r.encodePct}% (${r.encodeRuns}) | ${r.chromiumCpuPct}% (${r.runs}) | ${r.layersEncoded} | ${r.encodedFps} | ${r.decodedFps} |`),
+      ...summary.map(
+        (r) => `| ${r.tiles} | ${r.mode} | ${r.encodePct}% (${r.encodeRuns}) | ${r.chromiumCpuPct}% (${r.runs}) | ${r.layersEncoded} | ${r.encodedFps} | ${r.decodedFps} |`,
+      ),
       '',
       `Dynacast ÷ without, tiles shown: encoding time ${ratio('shown', 'encodePct')}x, Chromium CPU ${ratio('shown', 'chromiumCpuPct')}x; every remote tile hidden: encoding time ${ratio('hidden', 'encodePct')}x, Chromium CPU ${ratio('hidden', 'chromiumCpuPct')}x.`,
       '',

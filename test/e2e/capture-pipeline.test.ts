@@ -165,6 +165,24 @@ describe('the capture pipeline', () => {
     await page.close();
   });
 
+  it('?align=hold: frames wait for their own detection, boxes are drawn and the video flows', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.url}/?align=hold`);
+    await waitFor(() => page.evaluate(() => (window as Win).facecast?.detectorState() === 'ready'), 60_000, 'the detector to load');
+    assert.deepEqual(await page.evaluate(() => [(window as Win).facecast!.stats.capture, (window as Win & { facecast: { stats: { align: string } } }).facecast.stats.align]), [
+      'worker',
+      'hold',
+    ]);
+    assert.equal(await page.textContent('#stat-capture'), 'worker · hold');
+    await videoFlows(page, 'hold');
+    await waitFor(
+      () => page.evaluate(() => (window as unknown as { facecast: { drawnFaces(): unknown[] } }).facecast.drawnFaces().length >= 1),
+      20_000,
+      'a box drawn on a held frame',
+    );
+    await page.close();
+  });
+
   it('the canvas path takes over where MediaStreamTrackProcessor is missing', async () => {
     const page = await browser.context.newPage();
     await page.addInitScript(() => {

@@ -3,11 +3,14 @@
  * boxes and frame code on an OffscreenCanvas (the page's #composite, transferred) and
  * writes it, with the camera frame's own timestamp, to the MediaStreamTrackGenerator the
  * page publishes. Nothing here waits for the page to render, so a page in the background
- * keeps sending every frame. Protocol: compose-protocol.ts.
+ * keeps sending every frame. Boxes: predicted by the tracker, or (`hold`) the detector's own
+ * after holding the frame back (compose-protocol.ts, Alignment). Protocol: compose-protocol.ts.
  */
-import type { FromCompose, ToCompose } from './compose-protocol.js';
+import type { Alignment, FromCompose, ToCompose } from './compose-protocol.js';
 import type { Face } from './detect/detector.js';
-import { FrameBook, finishFrame, type OverlayMode, paintCameraFrame, paintPlaceholder } from './paint.js';
+import { FRAME_CODE_MAX } from './framecode.js';
+import { DetectionHistory } from './hold.js';
+import { FrameBook, finishFrame, type OverlayMode, paintCameraFrame, paintPlaceholder, predicted } from './paint.js';
 import { FaceTracker } from './tracker.js';
 
 interface WorkerScope {
@@ -16,6 +19,8 @@ interface WorkerScope {
 }
 const scope = self as unknown as WorkerScope;
 const PLACEHOLDER_FPS = 30;
+/** Hold frames only while detections come in: none for this long and frames go out at once. */
+const DETECTOR_QUIET_MS = 1000;
 
 let canvas: OffscreenCanvas | null = null;
 let ctx: OffscreenCanvasRenderingContext2D | null = null;
@@ -25,6 +30,12 @@ let toPage = 0;
 let mode: OverlayMode = 'burned-in';
 let stampCodes = false;
 const tracker = new FaceTracker();
+const predict = predicted(tracker);
+const history = new DetectionHistory();
+let align: Alignment = 'predict';
+let maxHoldMs = 250;
+/** Frames held back (hold alignment), oldest first. */
+const held: { image: ImageBitmap; ts: number; timestamp: number; duration: number | null; width: number; height: number }[] = [];
 const book = new FrameBook();
 let detectionTs = -1;
 let wanted = false;
@@ -57,30 +68,74 @@ function fit(width: number, height: number): void {
   }
 }
 
-function composeCamera(frame: VideoFrame): void {
+/** Draws one camera image with its boxes and sends it (and tells the page). */
+function output(
+  image: CanvasImageSource,
+  ts: number,
+  timestamp: number,
+  duration: number | null,
+  width: number,
+  height: number,
+  faces: (ts: number) => Face[],
+  boxesTs: number,
+): void {
+  if (!ctx || !canvas) return;
+  fit(width, height);
+  const number = book.frameNo;
+  const ages = book.age.count;
+  const ageSum = book.age.sum;
+  const drawn = paintCameraFrame(ctx, image, width, height, ts, book, { mode, stampCodes, facesAt: faces, detectionTs: boxesTs });
+  book.cameraFrames++;
+  const out = new VideoFrame(canvas, { timestamp: timestamp > lastTimestamp ? timestamp : lastTimestamp + 1, ...(duration !== null ? { duration } : {}) });
+  send(out);
+  const boxAgeMs = book.age.count > ages ? book.age.sum - ageSum : null;
+  scope.postMessage({ type: 'frame', frame: number, ts, camera: true, drawn, boxAgeMs });
+}
+
+/** After 'want': the frame as it arrived goes to the page for the detector (as number `frame`). */
+function offer(frame: VideoFrame, number: number, ts: number): boolean {
+  if (!wanted) return false;
+  wanted = false;
+  scope.postMessage({ type: 'detect-frame', frame: number, ts, copy: frame }, [frame]);
+  return true;
+}
+
+/** Whether held frames wait for detections now (hold alignment, and the detector is producing). */
+function holding(now: number): boolean {
+  return align === 'hold' && history.latestTs >= 0 && now - history.latestTs < DETECTOR_QUIET_MS + maxHoldMs;
+}
+
+/** Sends the held frames whose detection is in, or that waited long enough (all with `force`). */
+function flush(force = false): void {
+  const now = pageNow();
+  const hold = holding(now);
+  while (held.length) {
+    const f = held[0]!;
+    if (!force && hold && history.latestTs < f.ts && now - f.ts < maxHoldMs) break;
+    held.shift();
+    const exact = history.facesAt(f.ts);
+    output(f.image, f.ts, f.timestamp, f.duration, f.width, f.height, exact ? () => exact : predict, exact ? history.atOrBefore(f.ts) : detectionTs);
+    f.image.close();
+  }
+}
+
+async function composeCamera(frame: VideoFrame): Promise<void> {
   if (!ctx || !canvas) {
     frame.close();
     return;
   }
   const ts = pageNow();
-  const width = frame.displayWidth;
-  const height = frame.displayHeight;
-  fit(width, height);
-  const number = book.frameNo;
-  const ages = book.age.count;
-  const ageSum = book.age.sum;
-  const drawn: Face[] = paintCameraFrame(ctx, frame, width, height, ts, book, { mode, stampCodes, tracker, detectionTs });
-  book.cameraFrames++;
-  const timestamp = frame.timestamp > lastTimestamp ? frame.timestamp : lastTimestamp + 1;
-  const out = new VideoFrame(canvas, { timestamp, ...(frame.duration !== null ? { duration: frame.duration } : {}) });
-  const boxAgeMs = book.age.count > ages ? book.age.sum - ageSum : null;
-  let copy: VideoFrame | undefined;
-  if (wanted) {
-    wanted = false;
-    copy = frame;
-  } else frame.close();
-  send(out);
-  scope.postMessage({ type: 'frame', frame: number, ts, camera: true, drawn, boxAgeMs, ...(copy ? { copy } : {}) }, copy ? [copy] : []);
+  if (!holding(ts) && !held.length) {
+    output(frame, ts, frame.timestamp, frame.duration, frame.displayWidth, frame.displayHeight, predict, detectionTs);
+    if (!offer(frame, (book.frameNo - 1) & FRAME_CODE_MAX, ts)) frame.close();
+    return;
+  }
+  // Hold: keep a copy (the camera's own buffers go back to it at once), send the original to the detector.
+  const number = (book.frameNo + held.length) & FRAME_CODE_MAX;
+  const image = await createImageBitmap(frame);
+  held.push({ image, ts, timestamp: frame.timestamp, duration: frame.duration, width: frame.displayWidth, height: frame.displayHeight });
+  if (!offer(frame, number, ts)) frame.close();
+  flush();
 }
 
 async function readCamera(input: ReadableStream<VideoFrame>): Promise<void> {
@@ -96,13 +151,14 @@ async function readCamera(input: ReadableStream<VideoFrame>): Promise<void> {
         value?.close();
         break;
       }
-      composeCamera(value);
+      await composeCamera(value);
     }
   } catch (err) {
     if (reader === mine) fail(err);
   }
   if (reader === mine) {
     reader = null;
+    flush(true);
     scope.postMessage({ type: 'camera-ended' });
   }
 }
@@ -113,6 +169,7 @@ function stopPlaceholder(): void {
 }
 
 function startPlaceholder(label: string): void {
+  flush(true);
   if (reader) {
     const r = reader;
     reader = null;
@@ -144,6 +201,8 @@ scope.onmessage = (ev: MessageEvent<ToCompose>) => {
       toPage = performance.timeOrigin - msg.mainOrigin;
       mode = msg.mode;
       stampCodes = msg.stampCodes;
+      align = msg.align;
+      maxHoldMs = msg.maxHoldMs;
       break;
     case 'camera':
       void readCamera(msg.input);
@@ -157,11 +216,15 @@ scope.onmessage = (ev: MessageEvent<ToCompose>) => {
       break;
     case 'detections':
       tracker.update(msg.faces, msg.ts);
+      history.add(msg.faces, msg.ts);
       if (msg.ts > detectionTs) detectionTs = msg.ts;
+      flush();
       break;
     case 'clear':
       tracker.clear();
+      history.clear();
       detectionTs = -1;
+      flush(true);
       break;
     case 'want':
       wanted = true;

@@ -15,7 +15,7 @@
  */
 import type { ComposerHooks, FrameComposer } from './composer.js';
 import type { Face } from './detect/detector.js';
-import { FrameBook, finishFrame, type OverlayMode, paintCameraFrame, paintPlaceholder } from './paint.js';
+import { FrameBook, finishFrame, type OverlayMode, paintCameraFrame, paintPlaceholder, predicted } from './paint.js';
 import { FaceTracker } from './tracker.js';
 
 export { BOX_COLOR, BOX_LINE_WIDTH } from './draw.js';
@@ -35,6 +35,7 @@ export class Compositor implements FrameComposer {
   readonly book = new FrameBook();
   /** Smooths and extrapolates detections between detector results. */
   readonly tracker = new FaceTracker();
+  private readonly predict = predicted(this.tracker);
   mode: OverlayMode = 'burned-in';
   stampCodes = false;
   drawnFaces: Face[] = [];
@@ -145,7 +146,7 @@ export class Compositor implements FrameComposer {
     this.drawnFaces = paintCameraFrame(this.ctx, video, width, height, ts, this.book, {
       mode: this.mode,
       stampCodes: this.stampCodes,
-      tracker: this.tracker,
+      facesAt: this.predict,
       detectionTs: this.detectionTs,
     });
     if (this.hooks.wants()) this.hooks.frame({ image: video, frame, ts, release: () => {} });

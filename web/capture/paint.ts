@@ -61,20 +61,26 @@ export class FrameBook {
 export interface PaintOptions {
   mode: OverlayMode;
   stampCodes: boolean;
-  tracker: FaceTracker;
-  /** Capture time of the frame the latest detection ran on (-1: none). */
+  /** The boxes for a frame captured at `ts` (the tracker's prediction, or held-back detections). */
+  facesAt(ts: number): Face[];
+  /** Capture time of the frame the boxes' detection ran on (-1: none). */
   detectionTs: number;
 }
 
+/** Boxes from the tracker (the `predict` alignment). */
+export function predicted(tracker: FaceTracker): (ts: number) => Face[] {
+  return (ts) => tracker.facesAt(ts);
+}
+
 /**
- * Draws one camera frame (already scaled to width x height) with the tracker's boxes for
- * its capture time `ts` (burned-in mode) and its frame code; returns the faces drawn.
+ * Draws one camera frame (already scaled to width x height) with its boxes (burned-in
+ * mode) and its frame code; returns the faces drawn.
  */
 export function paintCameraFrame(ctx: Context2D, image: CanvasImageSource, width: number, height: number, ts: number, book: FrameBook, o: PaintOptions): Face[] {
   ctx.drawImage(image, 0, 0, width, height);
   let drawn: Face[] = [];
   if (o.mode === 'burned-in') {
-    drawn = o.tracker.facesAt(ts);
+    drawn = o.facesAt(ts);
     drawFaces(ctx, drawn, width, height);
     if (o.detectionTs >= 0 && drawn.length) book.boxAge(Math.max(0, ts - o.detectionTs));
   }

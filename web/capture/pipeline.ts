@@ -6,8 +6,11 @@
  *
  * URL parameters (read from `params`):
  *   ?capture=worker|canvas (default: worker where the browser has it)
+ *   ?align=predict|hold  ?hold=MS (worker path: boxes predicted by the tracker, or the frame held
+ *                        back until its detection is in, at most MS; see compose-protocol.ts)
  *   ?detector=<name>|none  ?inputSize=  ?threshold=  ?threads=  ?modelBase=  ?detectDelay=
  */
+import type { Alignment } from './compose-protocol.js';
 import type { CaptureKind, FrameComposer, OverlayMode } from './composer.js';
 import { Compositor } from './compositor.js';
 import { DetectorClient, type FrameTag } from './detect/client.js';
@@ -45,6 +48,9 @@ export function captureKind(params: URLSearchParams): CaptureKind {
   return params.get('capture') !== 'canvas' && workerCaptureSupported() ? 'worker' : 'canvas';
 }
 
+/** The default alignment of boxes to frames (see compose-protocol.ts and docs/BENCHMARKS.md). */
+export const DEFAULT_ALIGNMENT: Alignment = 'predict';
+
 export class Pipeline {
   readonly compositor: FrameComposer;
   /** The composite stream and its video track (what gets published). */
@@ -66,8 +72,11 @@ export class Pipeline {
       },
     };
     const kind = captureKind(opts.params);
-    this.compositor = kind === 'worker' ? new WorkerComposer(opts.canvas, hooks, (m) => opts.status('camera', m, true)) : new Compositor(opts.canvas, hooks);
+    const align: Alignment = kind === 'worker' && opts.params.get('align') === 'hold' ? 'hold' : DEFAULT_ALIGNMENT;
+    const maxHoldMs = Math.min(1000, Math.max(0, this.numberParam('hold') ?? 250));
+    this.compositor = kind === 'worker' ? new WorkerComposer(opts.canvas, hooks, (m) => opts.status('camera', m, true), { align, maxHoldMs }) : new Compositor(opts.canvas, hooks);
     opts.stats.capture = kind;
+    opts.stats.align = align;
     this.compositor.mode = opts.mode ?? 'burned-in';
     this.compositor.startPlaceholder('starting');
     this.track = this.compositor.track;

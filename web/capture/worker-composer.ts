@@ -5,7 +5,7 @@
  * worker reports per frame (frame numbers, capture times, faces drawn) for the stats, the
  * glass-to-glass meter and the detector.
  */
-import type { FromCompose, ToCompose } from './compose-protocol.js';
+import type { Alignment, FromCompose, ToCompose } from './compose-protocol.js';
 import type { ComposerHooks, FrameComposer } from './composer.js';
 import type { Face } from './detect/detector.js';
 import { FrameBook, type OverlayMode } from './paint.js';
@@ -48,6 +48,8 @@ export class WorkerComposer implements FrameComposer {
     private readonly hooks: ComposerHooks,
     /** Fatal worker errors (the page shows them). */
     private readonly onError: (message: string) => void,
+    /** Where the boxes come from (compose-protocol.ts) and the longest a frame is held for them. */
+    readonly alignment: { align: Alignment; maxHoldMs: number } = { align: 'predict', maxHoldMs: 250 },
     workerUrl: URL = new URL('compose-worker.js', import.meta.url),
   ) {
     const { MediaStreamTrackGenerator: Generator } = breakout as BreakoutBox;
@@ -60,7 +62,10 @@ export class WorkerComposer implements FrameComposer {
     };
     const offscreen = canvas.transferControlToOffscreen();
     const writable = this.track.writable;
-    this.post({ type: 'init', canvas: offscreen, output: writable, mainOrigin: performance.timeOrigin, mode: this.modeValue, stampCodes: this.stampValue }, [offscreen, writable]);
+    this.post({ type: 'init', canvas: offscreen, output: writable, mainOrigin: performance.timeOrigin, mode: this.modeValue, stampCodes: this.stampValue, ...alignment }, [
+      offscreen,
+      writable,
+    ]);
   }
 
   get mode(): OverlayMode {
@@ -127,16 +132,17 @@ export class WorkerComposer implements FrameComposer {
         if (msg.camera) book.cameraFrames++;
         if (msg.boxAgeMs !== null) book.boxAge(msg.boxAgeMs);
         this.drawnFaces = msg.drawn;
-        const copy = msg.copy;
-        if (copy) {
-          this.wantPending = false;
-          if (this.hooks.wants()) this.hooks.frame({ image: copy, frame: msg.frame, ts: msg.ts, release: () => copy.close() });
-          else copy.close();
-        }
         if (msg.camera && !this.wantPending && this.hooks.wants()) {
           this.wantPending = true;
           this.post({ type: 'want' });
         }
+        break;
+      }
+      case 'detect-frame': {
+        const copy = msg.copy;
+        this.wantPending = false;
+        if (this.hooks.wants()) this.hooks.frame({ image: copy, frame: msg.frame, ts: msg.ts, release: () => copy.close() });
+        else copy.close();
         break;
       }
       case 'camera-ended':

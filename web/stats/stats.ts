@@ -28,6 +28,8 @@ export interface FacecastStats {
   overlay: string;
   /** Capture path: worker (MediaStreamTrackProcessor, any visibility) | canvas (fallback). */
   capture: string;
+  /** Where the boxes come from: predict (tracker) | hold (frames held for their detection; worker path only). */
+  align: string;
   /** Mean time from a frame's capture to its detection result arriving on the page (ms). */
   detectLatencyMs: number | null;
   /** Mean age of the boxes drawn on a frame: frame capture time minus the detection's frame capture time (ms). */
@@ -80,6 +82,7 @@ export function initialStats(detector: string, overlay: string): FacecastStats {
     detector,
     overlay,
     capture: '',
+    align: '',
     backend: '',
     sentFps: null,
     sentSize: null,
@@ -200,7 +203,7 @@ export function renderStats(s: FacecastStats): void {
   set('stat-connection', s.connection);
   set('stat-detector', s.backend ? `${s.detector} (${s.backend})` : s.detector);
   set('stat-overlay', s.overlay);
-  set('stat-capture', s.capture || '–');
+  set('stat-capture', s.capture === 'worker' ? `worker · ${s.align}` : s.capture || '–');
   set('stat-latency', fmt(s.detectLatencyMs));
   set('stat-faces', String(s.faces));
   set('stat-glass', fmt(s.glassMs));
