@@ -147,6 +147,7 @@ describe('the capture pipeline', () => {
     await page.goto(`${server.url}/`);
     await waitFor(() => page.evaluate(() => (window as Win).facecast?.detectorState() === 'ready'), 60_000, 'the detector to load');
     assert.equal(await page.evaluate(() => (window as Win).facecast!.stats.capture), 'worker');
+    assert.equal(await page.textContent('#stat-capture'), 'worker · predict', 'predict is the default alignment');
     await videoFlows(page, 'at start');
     const before = await echoFrames(page);
 

@@ -35,7 +35,7 @@ const history = new DetectionHistory();
 let align: Alignment = 'predict';
 let maxHoldMs = 250;
 /** Frames held back (hold alignment), oldest first. */
-const held: { image: ImageBitmap; ts: number; timestamp: number; duration: number | null; width: number; height: number }[] = [];
+const held: { image: VideoFrame | ImageBitmap; ts: number; timestamp: number; duration: number | null; width: number; height: number }[] = [];
 const book = new FrameBook();
 let detectionTs = -1;
 let wanted = false;
@@ -119,6 +119,23 @@ function flush(force = false): void {
   }
 }
 
+/** The frame's pixels in memory of our own (copyTo), as a VideoFrame; an ImageBitmap where the format does not allow it. */
+async function copyFrame(frame: VideoFrame): Promise<VideoFrame | ImageBitmap> {
+  if (!frame.format) return createImageBitmap(frame);
+  const data = new Uint8Array(frame.allocationSize());
+  const layout = await frame.copyTo(data);
+  return new VideoFrame(data, {
+    format: frame.format,
+    codedWidth: frame.codedWidth,
+    codedHeight: frame.codedHeight,
+    timestamp: frame.timestamp,
+    layout,
+    ...(frame.visibleRect ? { visibleRect: { x: frame.visibleRect.x, y: frame.visibleRect.y, width: frame.visibleRect.width, height: frame.visibleRect.height } } : {}),
+    displayWidth: frame.displayWidth,
+    displayHeight: frame.displayHeight,
+  });
+}
+
 async function composeCamera(frame: VideoFrame): Promise<void> {
   if (!ctx || !canvas) {
     frame.close();
@@ -130,9 +147,10 @@ async function composeCamera(frame: VideoFrame): Promise<void> {
     if (!offer(frame, (book.frameNo - 1) & FRAME_CODE_MAX, ts)) frame.close();
     return;
   }
-  // Hold: keep a copy (the camera's own buffers go back to it at once), send the original to the detector.
+  // Hold a copy of the pixels (a memory copy; the camera's buffers go back to it at once:
+  // holding them stalls the capture), send the original to the detector.
   const number = (book.frameNo + held.length) & FRAME_CODE_MAX;
-  const image = await createImageBitmap(frame);
+  const image = await copyFrame(frame);
   held.push({ image, ts, timestamp: frame.timestamp, duration: frame.duration, width: frame.displayWidth, height: frame.displayHeight });
   if (!offer(frame, number, ts)) frame.close();
   flush();

@@ -48,7 +48,13 @@ export function captureKind(params: URLSearchParams): CaptureKind {
   return params.get('capture') !== 'canvas' && workerCaptureSupported() ? 'worker' : 'canvas';
 }
 
-/** The default alignment of boxes to frames (see compose-protocol.ts and docs/BENCHMARKS.md). */
+/**
+ * The default alignment of boxes to frames on the worker path (compose-protocol.ts): predict.
+ * hold keeps boxes on moving faces better (bench:moving, BlazeFace: IoU >= 0.5 in ~96% of
+ * moving face-frames against ~87%) but adds ~100 ms glass-to-glass, and with a slow detector
+ * (500 ms a detection) it sent 19 fps of a 27 fps camera in test/e2e/detect-fps: the video
+ * itself should never depend on the detector. The canvas path can only predict.
+ */
 export const DEFAULT_ALIGNMENT: Alignment = 'predict';
 
 export class Pipeline {
@@ -72,7 +78,8 @@ export class Pipeline {
       },
     };
     const kind = captureKind(opts.params);
-    const align: Alignment = kind === 'worker' && opts.params.get('align') === 'hold' ? 'hold' : DEFAULT_ALIGNMENT;
+    const asked = opts.params.get('align');
+    const align: Alignment = kind !== 'worker' ? 'predict' : asked === 'hold' || asked === 'predict' ? asked : DEFAULT_ALIGNMENT;
     const maxHoldMs = Math.min(1000, Math.max(0, this.numberParam('hold') ?? 250));
     this.compositor = kind === 'worker' ? new WorkerComposer(opts.canvas, hooks, (m) => opts.status('camera', m, true), { align, maxHoldMs }) : new Compositor(opts.canvas, hooks);
     opts.stats.capture = kind;
