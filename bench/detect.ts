@@ -217,7 +217,9 @@ async function loadImages(page: Page, labels: Labels): Promise<void> {
       async ({ i, b64 }) => {
         const w = window as unknown as { benchImages?: ImageBitmap[] };
         w.benchImages ??= [];
-        const blob = await (await fetch(`data:image/jpeg;base64,${b64}`)).blob();
+        // Decoded here, not fetched from a data: URL: the page's CSP (connect-src 'self') refuses those.
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const blob = new Blob([bytes], { type: 'image/jpeg' });
         w.benchImages[i] = await createImageBitmap(blob);
       },
       { i, b64 },

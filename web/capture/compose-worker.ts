@@ -248,6 +248,7 @@ scope.onmessage = (ev: MessageEvent<ToCompose>) => {
       wanted = true;
       break;
     case 'close':
+      for (const f of held.splice(0)) f.image.close();
       stopPlaceholder();
       void reader?.cancel().catch(() => undefined);
       reader = null;
