@@ -155,7 +155,7 @@ async function run(mode: Row['mode'], tiles: Row['tiles'], y4m: string): Promise
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return Math.round((s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2) * 10) / 10;
 };
 
 const fixture = await ensureFaceY4m();

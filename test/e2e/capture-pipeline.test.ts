@@ -14,7 +14,7 @@ import { startTestServer, waitFor } from '../helpers/server.js';
 
 type Win = Window & {
   facecast?: {
-    stats: { capture: string };
+    stats: { capture: string; align: string };
     pc: RTCPeerConnection | null;
     debugCounters(): { cameraFrames: number; outputFrames: number; detections: number };
     detectorState(): string;
@@ -170,10 +170,7 @@ describe('the capture pipeline', () => {
     const page = await browser.context.newPage();
     await page.goto(`${server.url}/?align=hold`);
     await waitFor(() => page.evaluate(() => (window as Win).facecast?.detectorState() === 'ready'), 60_000, 'the detector to load');
-    assert.deepEqual(await page.evaluate(() => [(window as Win).facecast!.stats.capture, (window as Win & { facecast: { stats: { align: string } } }).facecast.stats.align]), [
-      'worker',
-      'hold',
-    ]);
+    assert.deepEqual(await page.evaluate(() => [(window as Win).facecast!.stats.capture, (window as Win).facecast!.stats.align]), ['worker', 'hold']);
     assert.equal(await page.textContent('#stat-capture'), 'worker · hold');
     await videoFlows(page, 'hold');
     await waitFor(
