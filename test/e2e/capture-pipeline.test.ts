@@ -70,9 +70,11 @@ describe('the capture pipeline', () => {
   });
 
   it('a room page in the background keeps sending >= 20 fps, decoded by the page in front', async () => {
+    // One encoding (?simulcast=0): the rate measured is the capture's, not that of the
+    // simulcast layer the allocator happens to forward while it settles.
     const open = async (name: string) => {
       const page = await browser.context.newPage();
-      await page.goto(`${server.url}/room/capture-bg?name=${name}&detector=none`);
+      await page.goto(`${server.url}/room/capture-bg?name=${name}&detector=none&simulcast=0`);
       return page;
     };
     const back = await open('back');
@@ -160,8 +162,7 @@ describe('the capture pipeline', () => {
     await page.evaluate(() => (window as Win).facecast!.switchCamera());
     await videoFlows(page, 'after the camera switch');
     await waitFor(async () => (await counters(page)).detections >= c0.detections + 5, 30_000, 'detections on the new camera');
-    const c1 = await counters(page);
-    assert.ok(c1.cameraFrames - c0.cameraFrames >= 30, `camera frames after the switch: ${c1.cameraFrames - c0.cameraFrames}`);
+    await waitFor(async () => (await counters(page)).cameraFrames - c0.cameraFrames >= 30, 10_000, '30 camera frames after the switch');
     assert.equal((await echoFrames(page)).track, before.track, 'the same track is published');
     await page.close();
   });
