@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm test`: makes sure Chromium, GStreamer and ffmpeg are there, builds, then runs every test
+ * `npm test`: makes sure Chromium, GStreamer, ffmpeg and redis-server are there, builds, then runs every test
  * (unit, integration, browser) with node's test runner.
  *
  * Network hygiene: the tests run through scripts/in-netns.mjs, which (as root,
@@ -46,6 +46,8 @@ if (process.env.FACECAST_TEST_STAGE !== 'run' && process.env.FACECAST_IN_NETNS !
   if (run(process.execPath, ['scripts/ensure-gstreamer.mjs']) !== 0) process.exit(1);
   // ffprobe/ffmpeg read recorded WebM files back (test/*/recording*.test.ts).
   if (run(process.execPath, ['scripts/ensure-ffmpeg.mjs']) !== 0) process.exit(1);
+  // redis-server: the cluster tests start their own (test/helpers/redis.ts).
+  if (run(process.execPath, ['scripts/ensure-redis.mjs']) !== 0) process.exit(1);
   console.log('> build');
   if (run('npm', ['run', '--silent', 'build']) !== 0) process.exit(1);
   process.exit(

@@ -45,6 +45,8 @@ export interface FacecastSettings {
   tlsSelfSigned: boolean;
   record: string;
   noDynacast: boolean;
+  redis: string;
+  nodeUrl: string;
 }
 
 type Key = keyof FacecastSettings;
@@ -139,6 +141,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'boolean',
     help: 'publishers keep every simulcast layer on, watched or not (by default the\nSFU tells each one which layers anyone receives: dynacast)',
   },
+  {
+    key: 'redis',
+    kind: 'string',
+    env: 'REDIS_URL',
+    arg: 'URL',
+    help: "join a cluster of nodes coordinated through Redis (redis://[:PASS@]HOST:PORT[/DB]):\nnode registry, room placement, signaling relayed to the room's node (docs/SCALING.md)",
+  },
+  {
+    key: 'nodeUrl',
+    kind: 'string',
+    arg: 'URL',
+    help: 'with --redis: how other nodes and redirected clients reach this node\n(default: the URL it listens on, e.g. http://127.0.0.1:8080)',
+  },
 ];
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -176,6 +191,8 @@ export interface ServerConfig {
   record?: string;
   /** Dynacast: publishers are told which simulcast layers anyone receives (default true). */
   dynacast?: boolean;
+  /** A cluster node (--redis): Redis's URL and how other nodes reach this one (default: the listen URL). */
+  cluster?: { redisUrl: string; nodeUrl?: string };
 }
 
 /** A configuration error: printed as one line, exit code 1. */
@@ -383,6 +400,13 @@ export function resolveSettings(raw: RawSettings): ServerConfig {
   const secret = text('authSecret');
   if (secret !== undefined && Buffer.byteLength(secret) < 32) throw new ConfigError('--auth-secret: use at least 32 bytes (e.g. `openssl rand -hex 32`)');
   const flag = (v: unknown) => v === true || v === 'true' || v === '1';
+  const redisUrl = text('redis');
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) throw new ConfigError(`--redis: "${redisUrl}" is not a redis:// or rediss:// URL`);
+  const nodeUrl = text('nodeUrl')?.replace(/\/+$/, '');
+  if (nodeUrl !== undefined) {
+    if (redisUrl === undefined) throw new ConfigError('--node-url: only with --redis');
+    if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(nodeUrl)) throw new ConfigError(`--node-url: "${nodeUrl}" is not an http:// or https:// URL`);
+  }
   const selfSigned = flag(raw.tlsSelfSigned);
 
   return {
@@ -406,5 +430,6 @@ export function resolveSettings(raw: RawSettings): ServerConfig {
     record: record === undefined ? undefined : path.resolve(record),
     tls: tlsOptions(text('tlsCert'), text('tlsKey'), selfSigned),
     dynacast: !flag(raw.noDynacast),
+    cluster: redisUrl === undefined ? undefined : { redisUrl, nodeUrl },
   };
 }

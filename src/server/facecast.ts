@@ -24,6 +24,9 @@ import { installIceGuard } from '../sfu/werift/ice-guard.js';
 import type { Participant } from '../sfu/participant.js';
 import type { RecordingStatus } from '../sfu/recording/recorder.js';
 import { type Admission, type Authorize, admit, type Grant } from './auth.js';
+import { Cluster, type NodeInfo, type Placement } from './cluster/cluster.js';
+import { liveRecords, mergeClusterState } from './cluster/directory.js';
+import { mintRelayToken, RELAY_HEADER, relaySocket, verifyRelayToken } from './cluster/relay.js';
 
 export type { Authorize, AuthorizeRequest, AuthorizeResult } from './auth.js';
 import { ConfigError, resolveSettings, type FacecastSettings, type ServerConfig } from './config.js';
@@ -48,6 +51,8 @@ export interface FacecastOptions extends Partial<FacecastSettings> {
 /** The JSON served at /api/state. */
 export interface ServerState extends HostState {
   uptimeMs: number;
+  /** With --redis: this node, and every live node (the rooms and peers above are the whole cluster's, each with its `node`). */
+  cluster?: { node: string; nodes: NodeInfo[] };
 }
 
 /** A room, as rooms() lists it. */
@@ -119,12 +124,29 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     // Pings are answered by guardSocket (socket-guard.ts), at a bounded rate.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES, autoPong: false });
     this.wss.on('error', (err) => this.log.warn({ err }, 'WebSocket server error'));
+    this.cluster = config.cluster ? new Cluster(config.cluster.redisUrl, this.log, () => this.host.state()) : undefined;
+  }
+
+  /** Register in the cluster once this node's URL is known (listen() or attach()); once. */
+  private joinCluster(url: string | undefined): Promise<void> | undefined {
+    if (!this.cluster || this.clusterStarted) return this.clusterStarted;
+    const nodeUrl = this.config.cluster?.nodeUrl ?? url;
+    if (!nodeUrl) throw new ConfigError('attach() with --redis needs nodeUrl (--node-url): how other nodes reach this one');
+    this.clusterStarted = this.cluster.start(nodeUrl);
+    this.clusterStarted.catch(() => undefined);
+    return this.clusterStarted;
   }
 
   /** Resolves once rooms can be served (room workers started); rejects if they cannot start. */
   ready(): Promise<void> {
     return this.started;
   }
+
+  /** With --redis: this node's part in the cluster (registry, placement). */
+  readonly cluster: Cluster | undefined;
+  private clusterStarted: Promise<void> | undefined;
+  /** Relayed signaling sockets to other nodes (with --redis). */
+  private readonly relays = new Set<WebSocket>();
 
   /** The room workers (`workers` > 0), for tests and diagnostics. */
   get workers(): WorkerPool | undefined {
@@ -159,6 +181,12 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     this.port = (server.address() as AddressInfo).port;
     this.url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
     this.log.info({ url: this.url }, 'facecast listening');
+    try {
+      await this.joinCluster(this.url);
+    } catch (err) {
+      await this.close().catch(() => undefined);
+      throw err;
+    }
     return { url: this.url, port: this.port };
   }
 
@@ -171,12 +199,29 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const prefix = (opts.path ?? '/facecast').replace(/\/+$/, '');
     if (prefix !== '' && !/^\/[A-Za-z0-9._~/-]*$/.test(prefix)) throw new ConfigError(`attach: path "${opts.path}" must start with "/"`);
     this.mount(server, prefix, false);
+    this.joinCluster(undefined)?.catch((err: Error) => this.log.error({ err: err.message }, 'could not join the cluster'));
   }
 
   /** The JSON served at /api/state, fresh (from every room worker). */
-  async state(): Promise<ServerState> {
+  async state(opts: { scope?: 'cluster' | 'node' } = {}): Promise<ServerState> {
     await this.started;
-    return { uptimeMs: Date.now() - this.startedAt, ...(await this.host.state()) };
+    const local: ServerState = { uptimeMs: Date.now() - this.startedAt, ...(await this.host.state()) };
+    if (!this.cluster || !this.clusterStarted || opts.scope === 'node') return local;
+    await this.clusterStarted;
+    try {
+      return mergeClusterState(local, this.cluster.id, await liveRecords(this.cluster.id, await this.cluster.records()));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, '/api/state: the cluster directory is unavailable; this node only');
+      return { ...mergeClusterState(local, this.cluster.id, []) };
+    }
+  }
+
+  /** With --redis: the live nodes and their load (/api/nodes); without: this node alone. */
+  async nodes(): Promise<NodeInfo[]> {
+    await this.started;
+    if (!this.cluster || !this.clusterStarted) return [];
+    await this.clusterStarted;
+    return this.cluster.nodes();
   }
 
   /** Every room with its participants and their published tracks. */
@@ -236,7 +281,9 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       ws.close(1001, 'server shutting down');
     }
     await this.started.catch(() => undefined);
+    for (const up of this.relays) up.close(1001, 'server shutting down');
     await this.host.close();
+    await this.cluster?.close();
     // Sockets whose close handshake has not finished by now are cut.
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
@@ -320,11 +367,18 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     if (HTTP_ROUTE.test(path)) return send(await this.roomRequest(req, path, prefix));
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(textResponse(405, 'method not allowed', { allow: 'GET, HEAD' }));
     if (path === '/healthz') return send(jsonResponse(200, { ok: true }));
-    if (path === '/api/state') return send(jsonResponse(200, await this.state()));
+    if (path === '/api/state') {
+      const scope = new URL(req.url ?? '/', 'http://x').searchParams.get('scope') === 'node' ? 'node' : 'cluster';
+      return send(jsonResponse(200, await this.state({ scope })));
+    }
+    if (path === '/api/nodes') {
+      if (!this.cluster) return send(jsonResponse(404, { error: 'not a cluster node (start with --redis URL)' }));
+      return send(jsonResponse(200, { node: this.cluster.id, nodes: await this.nodes() }));
+    }
     if (path === '/metrics') {
       await this.started;
       const { contentType, text } = await this.host.metrics();
-      return send({ status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' }, body: text });
+      return send({ status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' }, body: text + this.clusterMetrics() });
     }
     if (app) {
       const page = /^\/(room|watch)\/([^/]*)\/?$/.exec(path);
@@ -373,6 +427,16 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       grant = verdict.grant;
     }
     await this.started;
+    const elsewhere = room === undefined ? undefined : await this.ownerElsewhere(room, req.method === 'POST' && (kind === 'whip' || kind === 'whep'));
+    if (elsewhere) {
+      // WHIP/WHEP (and the recording API) for a room on another node: 307 there (RFC 9725 allows it; the body is re-sent).
+      this.cluster!.counters.redirects++;
+      return {
+        status: 307,
+        headers: { location: elsewhere.url + data.url, 'access-control-allow-origin': '*', 'access-control-expose-headers': 'location' },
+        body: new Uint8Array(),
+      };
+    }
     const res = await this.host.http(data, grant, room);
     const location = res.headers.location;
     if (prefix && typeof location === 'string' && location.startsWith('/')) res.headers.location = prefix + location;
@@ -391,6 +455,8 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\norigin not allowed (see --allow-origin)\n');
       return;
     }
+    const relayToken = req.headers[RELAY_HEADER];
+    if (this.cluster && typeof relayToken === 'string') return this.acceptRelay(req, socket, head, reqId, relayToken);
     const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
     void admit(this.admission, { kind: 'websocket', req }, token).then(async (verdict) => {
       if (!verdict.ok) {
@@ -408,20 +474,127 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     });
   }
 
-  /** A signaling socket: `welcome` now (the only place it is made), the session at its first message. */
-  private accept(ws: WebSocket, reqId: string, grant: Grant | undefined): void {
-    const id = randomUUID().slice(0, 8);
-    const plog = this.log.child({ req: reqId, peer: id });
-    plog.info('peer connected');
+  /**
+   * A signaling socket: `welcome` now (the only place it is made), the session at its first message.
+   * `relayed`: a client of another node whose room is here (that node sent the welcome, with this id).
+   */
+  private accept(ws: WebSocket, reqId: string, grant: Grant | undefined, relayed?: { id: string; via: string }): void {
+    const id = relayed?.id ?? randomUUID().slice(0, 8);
+    const plog = this.log.child({ req: reqId, peer: id, ...(relayed ? { via: relayed.via } : {}) });
+    plog.info(relayed ? 'peer connected through another node' : 'peer connected');
     guardSocket(ws, plog, { maxPingRate: this.config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE, firstMessageMs: this.config.iceTimeoutS * 1000 });
-    ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: this.config.ice.iceServers }));
+    if (!relayed) ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: this.config.ice.iceServers }));
     ws.once('message', (data: Buffer, binary: boolean) => {
       if (this.closing) return;
       // Parsed once, here: it places the session (a join goes where its room is) and the session takes it as is.
       const parsed = parseClientMessage(binary ? new Uint8Array(data) : data.toString('utf8'));
       const room = parsed.ok && parsed.message.type === 'join' ? parsed.message.room : undefined;
-      this.host.openSession(ws, { id, grant, first: { data, parsed } }, room, plog, reqId);
+      const start = { id, grant, first: { data, parsed } };
+      // Not a cluster, the echo page (no join) or already relayed here: this node serves it.
+      if (!this.cluster || room === undefined || relayed) return this.host.openSession(ws, start, room, plog, reqId);
+      void this.placeSession(ws, start, { data, binary }, room, plog, reqId);
     });
+  }
+
+  /** A join with --redis: served here if the room is (or is placed) here, else relayed to the room's node. */
+  private async placeSession(
+    ws: WebSocket,
+    start: { id: string; grant: Grant | undefined; first: { data: Buffer; parsed: ReturnType<typeof parseClientMessage> } },
+    first: { data: Buffer; binary: boolean },
+    room: string,
+    log: Logger,
+    reqId: string,
+  ): Promise<void> {
+    const cluster = this.cluster!;
+    const pending = [first];
+    const hold = (data: Buffer, binary: boolean) => pending.push({ data, binary });
+    ws.on('message', hold);
+    let placement: Placement | undefined;
+    let token = '';
+    try {
+      await this.clusterStarted;
+      placement = await cluster.place(room);
+      if (!placement.local) token = await mintRelayToken(await cluster.relaySecret(), { sid: start.id, via: cluster.id, grant: start.grant ?? null });
+    } catch (err) {
+      // Redis unreachable: the room is served here rather than not at all (it may exist twice until Redis is back).
+      log.warn({ err: (err as Error).message, room }, 'room placement failed: serving the room on this node');
+      placement = undefined;
+    }
+    ws.off('message', hold);
+    if (ws.readyState !== ws.OPEN || this.closing) return;
+    if (!placement || placement.local) {
+      this.host.openSession(ws, start, room, log, reqId);
+      for (const m of pending.slice(1)) ws.emit('message', m.data, m.binary);
+      return;
+    }
+    const node = placement.node;
+    cluster.counters.relayedSessions++;
+    log.info({ room, node: node.id }, 'signaling relayed to the room’s node');
+    const up = relaySocket(ws, {
+      nodeUrl: node.url,
+      token,
+      pending,
+      log,
+      onUnreachable: (err) => {
+        cluster.counters.relayFailures++;
+        log.warn({ room, node: node.id, err: err.message }, 'the room’s node is unreachable');
+        void cluster.releaseIfHeldBy(room, node.id).catch(() => undefined);
+        if (ws.readyState !== ws.OPEN) return;
+        ws.send(JSON.stringify({ type: 'error', code: 'node-unavailable', message: `the node holding room "${room}" is unreachable; reconnect to try again` }));
+        ws.close(1013, 'room node unreachable');
+      },
+      onEnd: () => this.relays.delete(up),
+    });
+    this.relays.add(up);
+  }
+
+  /** `/ws` from another node, for a room on this one: its token instead of the client's admission. */
+  private acceptRelay(req: IncomingMessage, socket: Duplex, head: Buffer, reqId: string, token: string): void {
+    const cluster = this.cluster!;
+    void (async () => {
+      let claims = await verifyRelayToken(await cluster.relaySecret().catch(() => ''), token);
+      // The secret may have been made again (a Redis restart): read it once more.
+      claims ??= await verifyRelayToken(await cluster.relaySecret(true).catch(() => ''), token);
+      if (!claims) {
+        this.log.warn({ req: reqId }, 'relayed WebSocket with a bad token refused');
+        return void socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nbad relay token\n');
+      }
+      try {
+        await this.started;
+      } catch {
+        return void socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
+      }
+      const relayed = { id: claims.sid, via: claims.via };
+      this.wss.handleUpgrade(req, socket as Socket, head, (ws) => this.accept(ws, reqId, claims.grant ?? undefined, relayed));
+    })();
+  }
+
+  /** The node holding `room` when it is not this one (`claim`: place the room if nobody holds it). */
+  private async ownerElsewhere(room: string, claim: boolean): Promise<NodeInfo | undefined> {
+    if (!this.cluster || !this.clusterStarted) return undefined;
+    try {
+      await this.clusterStarted;
+      const placement = claim ? await this.cluster.place(room) : await this.cluster.owner(room);
+      return placement && !placement.local ? placement.node : undefined;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, room }, 'room placement failed: serving the request on this node');
+      return undefined;
+    }
+  }
+
+  /** Relay counters for /metrics (Prometheus text), with --redis. */
+  private clusterMetrics(): string {
+    const c = this.cluster;
+    if (!c) return '';
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+    metric('facecast_cluster_relayed_sessions_total', 'counter', 'Signaling sessions relayed to the node holding their room.', c.counters.relayedSessions);
+    metric('facecast_cluster_relays_active', 'gauge', 'Signaling sessions being relayed to other nodes now.', this.relays.size);
+    metric('facecast_cluster_relay_failures_total', 'counter', 'Relays whose node could not be reached.', c.counters.relayFailures);
+    metric('facecast_cluster_redirects_total', 'counter', 'WHIP/WHEP and API requests answered 307 to the room’s node.', c.counters.redirects);
+    metric('facecast_cluster_redis_errors_total', 'counter', 'Redis connection and command errors.', c.counters.redisErrors);
+    metric('facecast_cluster_nodes', 'gauge', 'Live nodes at the last heartbeat of this one.', c.liveNodes);
+    return `${lines.join('\n')}\n`;
   }
 }
 

@@ -21,10 +21,10 @@ import { SignalingSession, type SessionSocket } from './signaling.js';
 import { WhipEndpoints } from './whip.js';
 
 export interface HostState {
-  /** `worker`: the room worker thread it is on (with room workers). */
-  rooms: { name: string; participants: string[]; worker?: number }[];
-  /** `recording`: the participant's active recording (--record), else null. */
-  peers: (ParticipantSnapshot & { recording?: RecordingStatus | null })[];
+  /** `worker`: the room worker thread it is on (with room workers); `node`: the cluster node (--redis). */
+  rooms: { name: string; participants: string[]; worker?: number; node?: string }[];
+  /** `recording`: the participant's active recording (--record), else null; `node`: the cluster node (--redis). */
+  peers: (ParticipantSnapshot & { recording?: RecordingStatus | null; node?: string })[];
 }
 
 /** The public API's events (Facecast extends EventEmitter<FacecastEventMap>): plain data. */

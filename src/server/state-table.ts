@@ -4,11 +4,31 @@ const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}G` : n >= 1e6 ?
 
 /** Render /api/state as a fixed-width table for the terminal. */
 export function renderStateTable(state: ServerState): string {
-  const header = ['PEER', 'NAME', 'ROOM', 'CONN', 'ICE', 'DTLS', 'CODEC', 'PKT IN', 'PKT OUT', 'BYTES IN', 'BYTES OUT', 'KF FWD', 'NACK ANS', 'RTX', 'AGE'];
+  // A cluster node (--redis) lists every node's peers: which node holds each is a column.
+  const clustered = state.cluster !== undefined;
+  const header = [
+    'PEER',
+    'NAME',
+    'ROOM',
+    ...(clustered ? ['NODE'] : []),
+    'CONN',
+    'ICE',
+    'DTLS',
+    'CODEC',
+    'PKT IN',
+    'PKT OUT',
+    'BYTES IN',
+    'BYTES OUT',
+    'KF FWD',
+    'NACK ANS',
+    'RTX',
+    'AGE',
+  ];
   const rows = state.peers.map((p) => [
     p.id,
     p.name,
     p.room ?? '-',
+    ...(clustered ? [p.node ?? '-'] : []),
     p.connectionState,
     p.iceConnectionState,
     p.dtlsState,
@@ -36,6 +56,7 @@ export function renderStateTable(state: ServerState): string {
       out.push(`  ${p.id} <- ${s.publisherId} ${s.kind}${layer} ssrc ${s.ssrc}: ${human(s.packetsOut)} pkts, ${s.retransmissions} rtx${estimate}`);
     }
   }
-  out.push(`${state.rooms.length} room(s), ${state.peers.length} peer(s), up ${Math.round(state.uptimeMs / 1000)}s`);
+  const nodes = state.cluster ? `, ${state.cluster.nodes.length} node(s) (this one: ${state.cluster.node})` : '';
+  out.push(`${state.rooms.length} room(s), ${state.peers.length} peer(s)${nodes}, up ${Math.round(state.uptimeMs / 1000)}s`);
   return out.join('\n');
 }

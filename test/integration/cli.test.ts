@@ -33,6 +33,16 @@ describe('facecast CLI', () => {
     assert.match(r.stderr, /^facecast: .*--bogus/);
   });
 
+  it('--redis where no Redis answers: one line naming it (password hidden), exit 1', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    await new Promise<void>((resolve) => blocker.close(() => resolve())); // a free port: nothing listens there
+    const r = runCli(['serve', '--port', '0', '--log-level', 'silent', '--redis', `redis://:hunter2@127.0.0.1:${port}`]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim(), `facecast: cannot reach Redis at redis://:***@127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
   it('port in use: one line, exit 1', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

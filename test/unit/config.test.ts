@@ -141,3 +141,20 @@ describe('TLS flags', () => {
     assert.deepEqual((parseServeArgs(['--tls-self-signed']) as ServerConfig).tls, { selfSigned: true });
   });
 });
+
+describe('cluster flags', () => {
+  it('--redis URL (or FACECAST_REDIS_URL) and --node-url; without --redis no cluster', () => {
+    assert.equal((parseServeArgs([], {}) as ServerConfig).cluster, undefined);
+    assert.deepEqual((parseServeArgs(['--redis', 'redis://127.0.0.1:6379/2', '--node-url', 'http://10.0.0.2:8080/'], {}) as ServerConfig).cluster, {
+      redisUrl: 'redis://127.0.0.1:6379/2',
+      nodeUrl: 'http://10.0.0.2:8080',
+    });
+    assert.deepEqual((parseServeArgs([], { FACECAST_REDIS_URL: 'rediss://:pw@r.example:6380', FACECAST_NODE_URL: 'https://n1.example/sfu' }) as ServerConfig).cluster, {
+      redisUrl: 'rediss://:pw@r.example:6380',
+      nodeUrl: 'https://n1.example/sfu',
+    });
+    assert.throws(() => parseServeArgs(['--redis', 'localhost:6379'], {}), /--redis: "localhost:6379" is not a redis:\/\/ or rediss:\/\/ URL/);
+    assert.throws(() => parseServeArgs(['--node-url', 'http://a:1'], {}), /--node-url: only with --redis/);
+    assert.throws(() => parseServeArgs(['--redis', 'redis://r', '--node-url', 'ftp://a'], {}), /--node-url: "ftp:\/\/a" is not an http/);
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * The cluster-wide directory: /api/state on any node is every live node's rooms and peers,
+ * each tagged with its node. Every node's part is fresh (its `/api/state?scope=node`, asked with a
+ * 1 s limit); a node that does not answer in time is shown as its last heartbeat wrote it (≤ 2 s old).
+ */
+import type { ServerState } from '../facecast.js';
+import type { HostState } from '../sfu-host.js';
+import type { NodeRecord } from './cluster.js';
+
+/** The records with each other node's state asked of it now (its heartbeat's where it does not answer). */
+export async function liveRecords(self: string, records: NodeRecord[]): Promise<NodeRecord[]> {
+  return Promise.all(
+    records.map(async (r) => {
+      if (r.id === self) return r;
+      try {
+        const res = await fetch(`${r.url}/api/state?scope=node`, { signal: AbortSignal.timeout(1000) });
+        if (!res.ok) return r;
+        const state = (await res.json()) as HostState;
+        return { ...r, state: { rooms: state.rooms, peers: state.peers } };
+      } catch {
+        return r;
+      }
+    }),
+  );
+}
+
+export function mergeClusterState(local: ServerState, self: string, records: NodeRecord[]): ServerState {
+  const rooms = local.rooms.map((r) => ({ ...r, node: self }));
+  const peers = local.peers.map((p) => ({ ...p, node: self }));
+  for (const r of records) {
+    if (r.id === self) continue;
+    rooms.push(...r.state.rooms.map((room) => ({ ...room, node: r.id })));
+    peers.push(...r.state.peers.map((p) => ({ ...p, node: r.id })));
+  }
+  const nodes = records.map(({ state: _state, ...info }) => info);
+  return { ...local, rooms, peers, cluster: { node: self, nodes } };
+}

@@ -1,0 +1,234 @@
+/**
+ * A cluster of three facecast nodes (`facecast serve --redis URL`, each its own process with room
+ * workers) on one real redis-server: the registry, room placement, signaling relayed to the room's
+ * node, WHIP into one node and WHEP out of another (307), the cluster-wide /api/state, a node
+ * killed with SIGKILL, a Redis restart, and no key left without an owner and a lifetime.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import type { ServerState } from '../../src/server/facecast.js';
+import type { NodeInfo } from '../../src/server/cluster/cluster.js';
+import { ClusterNode } from '../helpers/cluster-node.js';
+import { TestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/server.js';
+import { Vp8Source } from '../helpers/vp8-source.js';
+import { TestClient } from '../helpers/werift-client.js';
+import { WhepViewer, WhipPublisher } from '../helpers/whip-client.js';
+
+/** A werift client in `room` through `node`, publishing a bounded VP8 stream (or only watching). */
+class Member {
+  readonly client: TestClient;
+  private readonly source = new Vp8Source({ keyframeEvery: 30 });
+  private timer: NodeJS.Timeout | undefined;
+  constructor(node: ClusterNode) {
+    this.client = new TestClient(node.url);
+  }
+  async publish(room: string, name: string): Promise<this> {
+    await this.client.join(room, name);
+    await this.client.connect();
+    this.client.pliListeners.push(() => this.source.requestKeyframe());
+    let frames = 0;
+    this.timer = setInterval(() => {
+      if (frames++ > 1800) return; // bounded: ~60 s
+      for (const p of this.source.nextFrame()) this.client.sendRtp(p);
+    }, 33);
+    return this;
+  }
+  async watch(room: string, name: string): Promise<this> {
+    await this.client.join(room, name);
+    await this.client.connect('recvonly');
+    return this;
+  }
+  joinedNames(): string[] {
+    return this.client.messages.flatMap((m) => (m.type === 'participant-joined' ? [m.participant.name] : m.type === 'joined' ? m.participants.map((p) => p.name) : []));
+  }
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.client.close();
+  }
+}
+
+describe('cluster: three nodes on one Redis', () => {
+  let redis: TestRedis;
+  let keys: Redis;
+  const nodes: ClusterNode[] = [];
+  const closers: (() => Promise<void>)[] = [];
+
+  before(async () => {
+    redis = await TestRedis.start();
+    keys = redis.client();
+    nodes.push(...(await Promise.all([0, 1, 2].map(() => ClusterNode.start(redis.url)))));
+  });
+
+  // Each case ends its own calls (the next one starts from idle nodes).
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  });
+
+  after(async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+    await Promise.all(nodes.map((n) => n.kill()));
+    keys?.disconnect();
+    await redis?.stop();
+  });
+
+  const n1 = () => nodes[0]!;
+  const n2 = () => nodes[1]!;
+  const n3 = () => nodes[2]!;
+  const nodeList = (n: ClusterNode) => n.json<{ node: string; nodes: NodeInfo[] }>('/api/nodes');
+  const holderOf = async (room: string) => {
+    const id = await keys.get(`facecast:room:${room}`);
+    const n = nodes.find((x) => x.id === id);
+    assert.ok(n, `${room} is held by a node (${id})`);
+    return n;
+  };
+  const ttlOfEveryKey = async () => {
+    const all = await keys.keys('facecast:*');
+    return Promise.all(all.map(async (k) => ({ key: k, ttl: await keys.pttl(k) })));
+  };
+
+  it('every node registers with its URL and load, and every key has a lifetime', async () => {
+    for (const n of nodes) {
+      const list = await nodeList(n);
+      assert.equal(list.node, n.id);
+      assert.deepEqual(list.nodes.map((x) => x.id).sort(), nodes.map((x) => x.id).sort(), `nodes seen by ${n.id}`);
+      const self = list.nodes.find((x) => x.id === n.id)!;
+      assert.equal(self.url, n.url);
+      assert.equal(typeof self.load.cpu, 'number');
+      assert.equal(self.load.participants, 0);
+    }
+    const ttls = await ttlOfEveryKey();
+    assert.ok(ttls.length >= 4, `node keys and the secret: ${JSON.stringify(ttls)}`);
+    for (const { key, ttl } of ttls) assert.ok(ttl > 0 && ttl <= 60_000, `${key} expires (pttl ${ttl})`);
+  });
+
+  it('a relay token that is not the cluster’s is refused (401)', async () => {
+    const ws = new WebSocket(n1().url.replace('http', 'ws') + '/ws', { headers: { 'x-facecast-relay': 'not-a-token' } });
+    const status = await new Promise<number>((resolve) => {
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => resolve(101));
+      ws.once('error', () => undefined);
+    });
+    ws.terminate();
+    assert.equal(status, 401);
+  });
+
+  it('a room joined through three nodes is one room: everyone sees everyone, media flows, /api/state shows each node', async () => {
+    const alice = await new Member(n1()).publish('cross', 'alice');
+    closers.push(() => alice.close());
+    const bob = await new Member(n2()).watch('cross', 'bob');
+    closers.push(() => bob.close());
+    const carol = await new Member(n3()).watch('cross', 'carol');
+    closers.push(() => carol.close());
+    await waitFor(() => bob.client.received.length > 30 && carol.client.received.length > 30, 10_000, "alice's video at bob (via node 2) and carol (via node 3)");
+    await waitFor(() => alice.joinedNames().includes('bob') && alice.joinedNames().includes('carol'), 5000, 'alice sees bob and carol join');
+    assert.ok(carol.joinedNames().includes('alice') && carol.joinedNames().includes('bob'), `carol sees the others: ${carol.joinedNames()}`);
+    // The same welcome id the client got is its participant id on the room's node.
+    const state = await n3().json<ServerState>('/api/state');
+    const inRoom = state.peers.filter((p) => p.room === 'cross');
+    assert.deepEqual(inRoom.map((p) => p.name).sort(), ['alice', 'bob', 'carol']);
+    assert.ok(
+      inRoom.every((p) => p.node === n1().id),
+      `every participant on the room's node ${n1().id}: ${inRoom.map((p) => p.node)}`,
+    );
+    assert.ok(
+      inRoom.some((p) => p.id === carol.client.peerId),
+      'carol keeps her welcome id',
+    );
+    assert.equal(state.cluster?.node, n3().id);
+    assert.equal(state.cluster?.nodes.length, 3);
+    assert.equal(await keys.get('facecast:room:cross'), n1().id, 'placed on the node it was first joined through (idle nodes: a tie)');
+    // `facecast state` on any node: the cluster's table, with a NODE column.
+    const table = spawnSync(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'state', '--url', n2().url], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(table.status, 0, table.stderr);
+    assert.match(table.stdout, /^PEER\s+NAME\s+ROOM\s+NODE\s+CONN/);
+    assert.match(table.stdout, /3 node\(s\)/);
+    const metrics = await (await fetch(n2().url + '/metrics')).text();
+    assert.match(metrics, /^facecast_cluster_relayed_sessions_total [1-9]/m);
+    assert.match(metrics, /^facecast_cluster_relays_active 1$/m);
+    // A relayed participant leaving: the others are told.
+    await carol.close();
+    await alice.client.nextMessage((m) => m.type === 'participant-left' && m.participant.name === 'carol', 5000, 0);
+    await waitFor(async () => (await n2().json<ServerState>('/api/state')).peers.every((p) => p.name !== 'carol'), 5000, 'carol gone from the directory');
+  });
+
+  it('WHIP into one node, WHEP out of another (307 to the room’s node)', async () => {
+    const pub = new WhipPublisher(n2().url);
+    closers.push(() => pub.close());
+    const created = await pub.publish('/whip/studio');
+    pub.start();
+    const viewer = new WhepViewer(n3().url);
+    closers.push(() => viewer.close());
+    const watched = await viewer.watch('/whep/studio');
+    const owner = await keys.get('facecast:room:studio');
+    const ownerUrl = nodes.find((n) => n.id === owner)?.url;
+    assert.ok(ownerUrl, `studio is placed on a live node (${owner})`);
+    assert.equal(created.origin, ownerUrl, 'the WHIP session is on the room’s node');
+    assert.equal(watched.origin, ownerUrl, 'the WHEP session too');
+    assert.ok(created.origin !== n2().url || watched.origin !== n3().url, 'at least one of them was redirected');
+    await waitFor(() => viewer.received.length > 30, 10_000, 'WHIP video out of WHEP on another node');
+    const redirects = await Promise.all([n2(), n3()].map(async (n) => /^facecast_cluster_redirects_total (\d+)/m.exec(await (await fetch(n.url + '/metrics')).text())?.[1]));
+    assert.ok(
+      redirects.some((r) => Number(r) > 0),
+      `a 307 counted: ${redirects}`,
+    );
+  });
+
+  it('a Redis restart: nodes register again and the calls go on', async () => {
+    const alice = await new Member(n2()).publish('steady', 'alice');
+    closers.push(() => alice.close());
+    const bob = await new Member(n3()).watch('steady', 'bob');
+    closers.push(() => bob.close());
+    await waitFor(() => bob.client.received.length > 30, 10_000, 'video before the restart');
+    const owner = await keys.get('facecast:room:steady');
+    await redis.restart();
+    assert.equal((await keys.keys('facecast:*')).length, 0, 'Redis came back empty');
+    await waitFor(async () => (await keys.keys('facecast:node:*')).length === 3, 8000, 'all three nodes registered again');
+    await waitFor(async () => (await keys.get('facecast:room:steady')) === owner, 8000, 'the room claimed again by its node');
+    const before = bob.client.received.length;
+    await waitFor(() => bob.client.received.length > before + 30, 5000, 'video still flowing after the restart');
+    assert.equal((await nodeList(n1())).nodes.length, 3);
+  });
+
+  it('SIGKILL of a node: it leaves the registry within ~6 s, its participants disappear, its rooms can be claimed again', async () => {
+    const dave = await new Member(n1()).publish('doomed', 'dave');
+    closers.push(() => dave.close());
+    const doomed = await holderOf('doomed');
+    const others = nodes.filter((n) => n !== doomed);
+    const erin = await new Member(others[0]!).watch('doomed', 'erin');
+    closers.push(() => erin.close());
+    await waitFor(() => erin.client.received.length > 10, 10_000, "dave's video at erin");
+    const killedAt = Date.now();
+    await doomed.kill();
+    // erin's socket (relayed by another node) closes as soon as the room's node is gone.
+    await waitFor(() => erin.client.ws.readyState === WebSocket.CLOSED, 3000, "erin's relayed socket closed");
+    await waitFor(async () => (await nodeList(others[1]!)).nodes.every((n) => n.id !== doomed.id), 8000, 'the killed node leaves the registry');
+    const gone = Date.now() - killedAt;
+    assert.ok(gone <= 7000, `left the registry after ${gone} ms`);
+    const state = await others[1]!.json<ServerState>('/api/state');
+    assert.ok(
+      state.peers.every((p) => p.node !== doomed.id),
+      'none of its participants listed',
+    );
+    await waitFor(async () => (await keys.exists(`facecast:node:${doomed.id}`)) === 0, 3000, 'its record expired');
+    // Its room can be claimed again: a new join lands on a live node.
+    const frank = await new Member(others[1]!).publish('doomed', 'frank');
+    closers.push(() => frank.close());
+    const holder = await keys.get('facecast:room:doomed');
+    assert.ok(holder && others.some((n) => n.id === holder), `doomed is on a live node now (${holder})`);
+  });
+
+  it('no stale keys: nodes that stop delete theirs, the killed one’s expired', async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    const left = await ttlOfEveryKey();
+    assert.deepEqual(
+      left.filter((k) => !k.key.endsWith(':secret')),
+      [],
+      'no node or room key left',
+    );
+    for (const k of left) assert.ok(k.ttl > 0, `${k.key} has a lifetime`);
+  });
+});
