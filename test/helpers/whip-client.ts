@@ -30,7 +30,7 @@ export const payloadKey = (payload: Buffer) => {
   return b.toString('base64');
 };
 
-export const stripCandidates = (sdp: string) =>
+const stripCandidates = (sdp: string) =>
   sdp
     .split('\r\n')
     .filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates')

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FacecastServer } from '../../src/server/facecast.js';
 import { fakeOffer } from '../helpers/sdp.js';
 import { startTestServer, waitFor } from '../helpers/server.js';
-import { payloadKey, stripCandidates, WhepViewer, WhipPublisher } from '../helpers/whip-client.js';
+import { payloadKey, WhepViewer, WhipPublisher } from '../helpers/whip-client.js';
 
 describe('WHIP / WHEP (werift peers on 127.0.0.1)', () => {
   let server: FacecastServer;
