@@ -81,6 +81,8 @@ export const ErrorCode = z.enum([
   'shutting-down',
   /** The socket sent no message for too long after opening (half-open): it is closed. */
   'timeout',
+  /** A cluster node (--redis) could not reach the node holding the room: the socket closes with 1013; reconnect. */
+  'node-unavailable',
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -91,7 +93,13 @@ export const IceServer = z.object({
   username: z.string().optional(),
   credential: z.string().optional(),
 });
-export const Welcome = z.object({ type: z.literal('welcome'), peerId: z.string(), iceServers: z.array(IceServer).default([]) });
+export const Welcome = z.object({
+  type: z.literal('welcome'),
+  peerId: z.string(),
+  iceServers: z.array(IceServer).default([]),
+  /** A cluster node (--redis): the base URLs of the live nodes, where the client may reconnect. */
+  nodes: z.array(z.string().url()).max(64).optional(),
+});
 export const ErrorMessage = z.object({ type: z.literal('error'), code: ErrorCode, message: z.string() });
 
 export const ParticipantInfo = z.object({ id: z.string(), name: z.string() });

@@ -34,7 +34,7 @@ import { type HttpRequestData, type HttpResponseData, jsonResponse, textResponse
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
 import { ensureRecordDir } from './recording-api.js';
 import { LocalRoomHost, type RoomHost } from './room-host.js';
-import { hardenServer, originAllowed, SECURITY_HEADERS } from './server.js';
+import { contentSecurityPolicy, hardenServer, originAllowed, SECURITY_HEADERS } from './server.js';
 import type { ControlOp, FacecastEventMap, HostState } from './sfu-host.js';
 import { guardSocket } from './socket-guard.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
@@ -360,7 +360,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     reqId: string,
   ): Promise<void> {
     const send = (r: HttpResponseData) => {
-      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+      for (const [k, v] of Object.entries(this.securityHeaders())) res.setHeader(k, v);
       res.setHeader('x-request-id', reqId);
       res.writeHead(r.status, r.headers).end(req.method === 'HEAD' ? undefined : r.body);
     };
@@ -385,7 +385,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       // /room/NAME serves the room app, /watch/NAME the WHEP player; the name is checked here too.
       if (page && !/^[A-Za-z0-9_-]{1,64}$/.test(page[2]!)) return send(textResponse(400, 'room names are 1-64 letters, digits, "_" or "-"'));
       if (page) req.url = `/${page[1]}.html`;
-      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+      for (const [k, v] of Object.entries(this.securityHeaders())) res.setHeader(k, v);
       res.setHeader('x-request-id', reqId);
       if (await serveStatic(req, res, this.mounts)) return;
     }
@@ -449,7 +449,8 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     // The raw socket can fail (a reset) at any time before ws takes it, even while the token is checked.
     socket.on('error', (err: Error & { code?: string }) => log.debug({ req: reqId, err: err.message, code: err.code }, 'socket error before the WebSocket opened'));
     if (this.closing) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
-    if (!originAllowed(req, this.config.allowedOrigins ?? [])) {
+    // In a cluster, a page served by any node (alive or since gone) may connect here: the client reconnects to any node.
+    if (!originAllowed(req, [...(this.config.allowedOrigins ?? []), ...(this.cluster?.knownOrigins() ?? [])])) {
       // A page on another site must not drive this server with its visitor's browser.
       log.warn({ origin: req.headers.origin }, 'WebSocket from a foreign origin refused');
       socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\norigin not allowed (see --allow-origin)\n');
@@ -483,7 +484,8 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const plog = this.log.child({ req: reqId, peer: id, ...(relayed ? { via: relayed.via } : {}) });
     plog.info(relayed ? 'peer connected through another node' : 'peer connected');
     guardSocket(ws, plog, { maxPingRate: this.config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE, firstMessageMs: this.config.iceTimeoutS * 1000 });
-    if (!relayed) ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: this.config.ice.iceServers }));
+    const nodes = this.cluster && this.cluster.liveUrls.length > 0 ? { nodes: this.cluster.liveUrls.slice(0, 64) } : {};
+    if (!relayed) ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: this.config.ice.iceServers, ...nodes }));
     ws.once('message', (data: Buffer, binary: boolean) => {
       if (this.closing) return;
       // Parsed once, here: it places the session (a join goes where its room is) and the session takes it as is.
@@ -580,6 +582,13 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       this.log.warn({ err: (err as Error).message, room }, 'room placement failed: serving the request on this node');
       return undefined;
     }
+  }
+
+  /** The pages' headers; in a cluster the pages may also connect to the other nodes (the client reconnects to any). */
+  private securityHeaders(): Record<string, string> {
+    if (!this.cluster) return SECURITY_HEADERS;
+    const others = this.cluster.liveOrigins().filter((o) => o !== new URL(this.cluster!.url || 'http://x').origin);
+    return { ...SECURITY_HEADERS, 'content-security-policy': contentSecurityPolicy(others) };
   }
 
   /** Relay counters for /metrics (Prometheus text), with --redis. */

@@ -25,6 +25,13 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** The policy with other origins the pages may connect to (the cluster's other nodes: a reconnect goes to any). */
+export function contentSecurityPolicy(connectOrigins: readonly string[]): string {
+  if (connectOrigins.length === 0) return CONTENT_SECURITY_POLICY;
+  const extra = connectOrigins.flatMap((o) => [o, o.replace(/^http/, 'ws')]).join(' ');
+  return CONTENT_SECURITY_POLICY.replace("connect-src 'self'", `connect-src 'self' ${extra}`);
+}
+
 export const SECURITY_HEADERS = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
   'referrer-policy': 'no-referrer',

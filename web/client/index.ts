@@ -31,6 +31,12 @@ export interface ConnectOptions {
   echo?: boolean;
   /** Give up joining after this long (default 10 s). */
   timeoutMs?: number;
+  /**
+   * When the signaling connection drops (the server restarts or dies, the network fails), join
+   * again by yourself, publishing the same tracks: to the same URL or, on a cluster, to any node
+   * the server listed (default true). Not after close(), nor when the server ended your call.
+   */
+  reconnect?: boolean;
 }
 
 export interface PublishOptions {
@@ -75,9 +81,17 @@ export interface FacecastEvents {
   'connection-state': RTCPeerConnectionState;
   /** An error the server reported ({code, message}; codes are listed in README). */
   error: { code: string; message: string };
-  /** The signaling connection closed (by close(), the server, or the network). */
+  /** The signaling connection dropped; trying again (`attempt` from 1) at `url` after `delayMs`. */
+  reconnecting: { attempt: number; code: number; reason: string; url: string; delayMs: number };
+  /** Joined again after a drop (your participant id may be new; the others' tracks come again as 'track'). */
+  reconnected: { url: string; attempts: number };
+  /** The signaling connection closed for good (by close(), the server, or the network after the reconnect attempts). */
   close: { code: number; reason: string };
 }
+
+/** Close codes after which the client joins again: going away, abnormal, internal error, service restart, try again later. */
+const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013]);
+const RECONNECT_ATTEMPTS = 10;
 
 type Listener<T> = (value: T) => void;
 
@@ -112,26 +126,56 @@ export class FacecastRoom {
   /** The others in the room, by id. */
   readonly participants = new Map<string, Participant>();
   private readonly listeners = new Map<keyof FacecastEvents, Set<Listener<never>>>();
-  /** The signaling socket and the peer connection (session.publisher, once publish() was called). */
-  private readonly session: Session;
+  /** The signaling socket and the peer connection (session.publisher, once publish() was called); a new one after a reconnect. */
+  private session: Session;
   private closed = false;
+  /** What publish() and addTrack() were given: published again after a reconnect. */
+  private published: { stream: MediaStream; options: PublishOptions; extra: MediaStreamTrack[] } | undefined;
+  /** Where to reconnect: the URL in use first, then the cluster's other nodes (from welcome). */
+  private urls: string[];
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private constructor(opts: ConnectOptions, onJoined: () => void, onFailed: (err: FacecastError) => void) {
+  private constructor(
+    private readonly opts: ConnectOptions,
+    onJoined: () => void,
+    onFailed: (err: FacecastError) => void,
+  ) {
     this.room = opts.room;
+    this.urls = [new URL(opts.url ?? location.origin).origin];
+    this.session = this.dial(this.urls[0]!, 0, onJoined, onFailed);
+  }
+
+  /** One signaling connection: welcome -> join -> joined (then `onJoined`); a drop after joining reconnects. */
+  private dial(url: string, attempt: number, onJoined: () => void, onFailed: (err: FacecastError) => void): Session {
     let joined = false;
-    this.session = new Session(
+    const session: Session = new Session(
       {
-        onWelcome: () => this.session.send({ type: 'join', room: opts.room, name: opts.name, echo: opts.echo }),
+        onWelcome: (welcome) => {
+          if (welcome.nodes) this.urls = [...new Set([url, ...welcome.nodes.map((u) => new URL(u).origin)])];
+          session.send({ type: 'join', room: this.opts.room, name: this.opts.name ?? (this.name || undefined), echo: this.opts.echo });
+        },
         onMessage: (msg) => {
           if (msg.type === 'joined') {
             joined = true;
             this.participantId = msg.participantId;
             this.name = msg.name;
-            for (const p of msg.participants) this.participants.set(p.id, p);
+            const now = new Map(msg.participants.map((p) => [p.id, p]));
+            // After a reconnect: who left and who came meanwhile.
+            for (const [id, p] of this.participants) {
+              if (now.has(id)) continue;
+              this.participants.delete(id);
+              this.emit('participant-left', p);
+            }
+            for (const [id, p] of now) {
+              if (this.participants.has(id)) continue;
+              this.participants.set(id, p);
+              if (attempt > 0) this.emit('participant-joined', p);
+            }
             onJoined();
             return;
           }
           if (msg.type === 'error' && !joined) {
+            if (attempt > 0) return void this.emit('error', { code: msg.code, message: msg.message });
             onFailed(new FacecastError(msg.code, msg.message));
             this.close();
             return;
@@ -140,14 +184,48 @@ export class FacecastRoom {
         },
         onInvalid: (reason) => this.emit('error', { code: 'bad-server-message', message: reason }),
         onClose: (code, reason) => {
-          if (!joined) onFailed(new FacecastError('closed', `signaling closed before joining (${code}${reason ? ` ${reason}` : ''})`));
+          session.publisher?.close();
+          if (this.closed || session !== this.session) return;
+          const everJoined = joined || attempt > 0;
+          if (everJoined && this.opts.reconnect !== false && (RECONNECT_CODES.has(code) || !joined) && attempt < RECONNECT_ATTEMPTS) {
+            return this.scheduleReconnect(attempt + 1, code, reason);
+          }
+          if (!everJoined) onFailed(new FacecastError('closed', `signaling closed before joining (${code}${reason ? ` ${reason}` : ''})`));
           this.closed = true;
-          this.session.publisher?.close();
           this.emit('close', { code, reason });
         },
       },
-      signalingUrlFor(opts.url ?? location.origin, opts.token),
+      signalingUrlFor(url, this.opts.token),
     );
+    return session;
+  }
+
+  /** Join again after `delay` (250 ms doubling to 4 s), trying each known node in turn. */
+  private scheduleReconnect(attempt: number, code: number, reason: string): void {
+    const url = this.urls[attempt % this.urls.length]!;
+    const delayMs = Math.min(4000, 250 * 2 ** (attempt - 1));
+    this.emit('reconnecting', { attempt, code, reason, url, delayMs });
+    this.reconnectTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.session = this.dial(
+        url,
+        attempt,
+        () => {
+          this.republish();
+          this.emit('reconnected', { url, attempts: attempt });
+        },
+        () => undefined,
+      );
+    }, delayMs);
+  }
+
+  /** After a reconnect: the same stream, options and added tracks on the new peer connection. */
+  private republish(): void {
+    const p = this.published;
+    if (!p) return;
+    this.published = undefined;
+    this.publish(p.stream, p.options);
+    for (const t of p.extra) if (t.readyState === 'live') this.addTrack(t);
   }
 
   static join(opts: ConnectOptions): Promise<FacecastRoom> {
@@ -201,6 +279,7 @@ export class FacecastRoom {
       onData: (data) => this.onData(data),
     });
     for (const track of stream.getAudioTracks()) p.addTrack(track);
+    this.published = { stream, options, extra: [] };
     return p.pc;
   }
 
@@ -209,6 +288,7 @@ export class FacecastRoom {
     const p = this.session.publisher;
     if (!p) throw new FacecastError('wrong-state', 'publish() first');
     p.addTrack(track);
+    this.published?.extra.push(track);
   }
 
   /** The peer connection, once publish() was called. */
@@ -246,6 +326,7 @@ export class FacecastRoom {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.reconnectTimer);
     this.session.close();
     this.emit('close', { code: 1000, reason: 'closed by the client' });
   }

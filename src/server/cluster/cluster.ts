@@ -93,6 +93,8 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
   private kept = new Set<string>();
   /** Live nodes seen at the last listing (this one included). */
   liveNodes = 0;
+  /** Their base URLs (this one's first), as of the last listing or heartbeat. */
+  liveUrls: string[] = [];
 
   constructor(
     readonly redisUrl: string,
@@ -131,6 +133,24 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
     this.timer.unref();
     this.log.info({ node: this.id, url: this.url, redis: redactUrl(this.redisUrl) }, 'cluster node registered');
   }
+
+  /** The origins of the live nodes (a page served by one may open the signaling socket of any). */
+  liveOrigins(): string[] {
+    return [...new Set(this.liveUrls.flatMap((u) => (URL.canParse(u) ? [new URL(u).origin] : [])))];
+  }
+
+  /**
+   * Every node origin seen since this node started (at most 1024): a page served by a node that
+   * has died since may still reconnect here.
+   */
+  knownOrigins(): string[] {
+    for (const o of this.liveOrigins()) {
+      if (this.known.size >= 1024) break;
+      this.known.add(o);
+    }
+    return [...this.known];
+  }
+  private readonly known = new Set<string>();
 
   /** The latest record this node wrote (its load and state). */
   get record(): NodeRecord | undefined {
@@ -174,6 +194,7 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
       const results = (await m.exec()) ?? [];
       const secret = results.at(-1)?.[1];
       if (typeof secret === 'string') this.secret = secret;
+      await this.records(); // liveUrls / liveNodes for welcome, the origin check and /metrics
     } catch (err) {
       this.counters.redisErrors++;
       this.log.warn({ err: (err as Error).message }, 'cluster heartbeat: redis write failed (retrying in 2 s)');
@@ -219,6 +240,7 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
       }
     }
     this.liveNodes = out.length;
+    this.liveUrls = [...new Set([this.url, ...out.map((r) => r.url)])];
     return out.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
   }
 

@@ -37,6 +37,9 @@ export interface RoomDebug {
   /** Every error the server sent (code and text). */
   serverErrors: { code: string; message: string }[];
   setEcho(enabled: boolean): void;
+  /** Reconnect attempts so far (the client module's 'reconnecting'), and where it joined again. */
+  reconnects: number;
+  reconnectedTo: string | null;
 }
 
 declare global {
@@ -75,6 +78,8 @@ const debug: RoomDebug = {
   errors: [],
   serverErrors: [],
   setEcho: (enabled) => setEcho(enabled),
+  reconnects: 0,
+  reconnectedTo: null,
 };
 window.facecastRoom = debug;
 
@@ -192,6 +197,17 @@ async function joinRoom(): Promise<void> {
     setStatus('server', `server error ${code}: ${message}`, true);
   });
   r.on('close', ({ code, reason }) => setStatus('signaling', `signaling connection closed (${code}${reason ? ` ${reason}` : ''})`, true));
+  // The client module joins again by itself (the server restarted or, on a cluster, a node died).
+  r.on('reconnecting', ({ attempt, url }) => {
+    debug.reconnects = attempt;
+    setStatus('signaling', `connection to the server lost: reconnecting to ${url} (attempt ${attempt})…`, true);
+  });
+  r.on('reconnected', ({ url }) => {
+    debug.pc = r.pc;
+    debug.reconnectedTo = url;
+    setStatus('signaling', null);
+    renderRoom();
+  });
   setStatus('connection', 'connecting…');
   debug.pc = r.publish(pipeline.stream, {
     simulcast: params.get('simulcast') !== '0',
