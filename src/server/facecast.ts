@@ -117,14 +117,19 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     this.mounts = defaultMounts(config.webRoot);
     const workers = config.workers ?? 0;
     this.host = workers > 0 ? new WorkerPool(config, workers, this.log) : new LocalRoomHost(config, this.log);
-    this.host.on('event', (e) => (this.emit as (name: string, data: unknown) => boolean)(e.name, e.data));
+    this.host.on('event', (e) => {
+      if (e.name === 'room-created') this.cluster?.roomOpened(e.data.room);
+      if (e.name === 'room-closed') this.cluster?.roomClosed(e.data.room);
+      (this.emit as (name: string, data: unknown) => boolean)(e.name, e.data);
+    });
     this.started = this.host.ready();
     this.started.catch(() => undefined);
     // Frames a bit over the protocol limit get a clear `error`; beyond this the socket closes (1009).
     // Pings are answered by guardSocket (socket-guard.ts), at a bounded rate.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES, autoPong: false });
     this.wss.on('error', (err) => this.log.warn({ err }, 'WebSocket server error'));
-    this.cluster = config.cluster ? new Cluster(config.cluster.redisUrl, this.log, () => this.host.state()) : undefined;
+    const capacity = (config.limits?.maxParticipants ?? 200) * Math.max(1, workers);
+    this.cluster = config.cluster ? new Cluster(config.cluster.redisUrl, this.log, () => this.host.state(), capacity) : undefined;
   }
 
   /** Register in the cluster once this node's URL is known (listen() or attach()); once. */
@@ -282,8 +287,15 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     }
     await this.started.catch(() => undefined);
     for (const up of this.relays) up.close(1001, 'server shutting down');
+    // The rooms held here, before the calls end: their claims go with this node.
+    const held = this.cluster
+      ? await this.host.state().then(
+          (s) => s.rooms.map((r) => r.name),
+          () => [],
+        )
+      : [];
     await this.host.close();
-    await this.cluster?.close();
+    await this.cluster?.close(held);
     // Sockets whose close handshake has not finished by now are cut.
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
@@ -427,7 +439,8 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       grant = verdict.grant;
     }
     await this.started;
-    const elsewhere = room === undefined ? undefined : await this.ownerElsewhere(room, req.method === 'POST' && (kind === 'whip' || kind === 'whep'));
+    // (Not a CORS preflight: browsers refuse a redirected one; any node answers it.)
+    const elsewhere = room === undefined || req.method === 'OPTIONS' ? undefined : await this.ownerElsewhere(room, req.method === 'POST' && (kind === 'whip' || kind === 'whep'));
     if (elsewhere) {
       // WHIP/WHEP (and the recording API) for a room on another node: 307 there (RFC 9725 allows it; the body is re-sent).
       this.cluster!.counters.redirects++;

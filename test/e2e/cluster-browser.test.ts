@@ -113,8 +113,10 @@ describe('the room page on a cluster of three nodes', () => {
   it("the room's node killed: both pages reconnect by themselves to live nodes and decode each other again", async () => {
     const alice = pages.get('alice')!;
     const bob = pages.get('bob')!;
+    const killedAt = Date.now();
     await nodes[0]!.kill();
     await explained(waitFor(async () => (await view(alice))?.reconnectedTo && (await view(bob))?.reconnectedTo, 20_000, 'both pages reconnected'));
+    console.log(`# both pages joined again ${Date.now() - killedAt} ms after the SIGKILL`);
     const live = new Set([nodes[1]!.url, nodes[2]!.url]);
     for (const [name, page] of [
       ['alice', alice],
@@ -125,6 +127,7 @@ describe('the room page on a cluster of three nodes', () => {
     }
     await explained(decodes(alice, 'bob', 'alice decodes bob after the reconnect'));
     await explained(decodes(bob, 'alice', 'bob decodes alice after the reconnect'));
+    console.log(`# and decode each other again ${Date.now() - killedAt} ms after it`);
     const holder = await keys.get(`facecast:room:${ROOM}`);
     assert.ok(holder === nodes[1]!.id || holder === nodes[2]!.id, `the room is on a live node now (${holder})`);
     const state = await nodes[2]!.json<ServerState>('/api/state');

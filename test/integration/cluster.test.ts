@@ -208,6 +208,7 @@ describe('cluster: three nodes on one Redis', () => {
     await waitFor(async () => (await nodeList(others[1]!)).nodes.every((n) => n.id !== doomed.id), 8000, 'the killed node leaves the registry');
     const gone = Date.now() - killedAt;
     assert.ok(gone <= 7000, `left the registry after ${gone} ms`);
+    console.log(`# SIGKILL: the node left the registry after ${gone} ms`);
     const state = await others[1]!.json<ServerState>('/api/state');
     assert.ok(
       state.peers.every((p) => p.node !== doomed.id),

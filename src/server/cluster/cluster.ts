@@ -32,6 +32,8 @@ export const KEY_PREFIX = 'facecast:';
 
 export interface NodeLoad {
   participants: number;
+  /** Most participants it takes (--max-participants on each room worker): a full node is not given new rooms. */
+  capacity: number;
   rooms: number;
   tracks: number;
   /** RTP packets in + out per second, over the last heartbeat. */
@@ -101,6 +103,8 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
     private readonly log: Logger,
     /** This node's rooms and peers, fresh (every room worker). */
     private readonly localState: () => Promise<HostState>,
+    /** Most participants this node takes. */
+    private readonly capacity = Number.POSITIVE_INFINITY,
   ) {
     super();
     this.redis = new Redis(redisUrl, {
@@ -178,7 +182,7 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
     const now = Date.now();
     const record: NodeRecord = { id: this.id, url: this.url, startedAt: this.startedAt, updatedAt: now, load: this.load(state, now), state };
     this.last = record;
-    const held = new Set(state.rooms.map((r) => r.name));
+    const held = new Set(state.rooms.map((r) => r.name).filter(placeable));
     for (const [room, at] of this.claims) if (held.has(room) || now - at > CLAIM_GRACE_MS) this.claims.delete(room);
     try {
       const m = this.redis.multi();
@@ -209,6 +213,7 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
     const seconds = prev ? Math.max(0.001, (now - prev.at) / 1000) : 0;
     return {
       participants: state.peers.length,
+      capacity: this.capacity,
       rooms: state.rooms.length,
       tracks: state.peers.reduce((n, p) => n + p.tracks.length, 0),
       packetsPerSecond: prev ? Math.max(0, Math.round((packets - prev.packets) / seconds)) : 0,
@@ -286,6 +291,21 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
     return held ? { local: false, node: strip(held) } : undefined;
   }
 
+  /** A room opened here (a room-created event): its claim is kept from now on, and released at close(). */
+  roomOpened(room: string): void {
+    if (!placeable(room)) return;
+    this.kept.add(room);
+    this.claims.delete(room);
+  }
+
+  /** A room closed here: its claim goes now (the next join may place it anywhere). */
+  roomClosed(room: string): void {
+    if (this.closed) return;
+    this.kept.delete(room);
+    this.claims.delete(room);
+    this.redis.eval(DELETE_IF, 1, this.roomKey(room), this.id).catch(() => undefined); // else it expires in 6 s
+  }
+
   /** A node that is unreachable though its record is fresh: drop its claim on `room` (it may be claimed again). */
   async releaseIfHeldBy(room: string, node: string): Promise<void> {
     await this.redis.eval(DELETE_IF, 1, this.roomKey(room), node);
@@ -314,8 +334,12 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
     return `${KEY_PREFIX}room:${room}`;
   }
 
-  /** Leave the cluster: this node's record and claims are deleted (others may take its rooms at once). */
-  async close(): Promise<void> {
+  /**
+   * Leave the cluster: this node's record and claims are deleted (others may take its rooms at once).
+   * `rooms`: the rooms it held just before its calls ended (claims made for it by another node that
+   * no heartbeat has kept yet are among them).
+   */
+  async close(rooms: readonly string[] = []): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
@@ -324,7 +348,7 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
       try {
         const m = this.redis.multi();
         m.del(this.nodeKey(this.id));
-        for (const room of new Set([...this.kept, ...this.claims.keys()])) m.eval(DELETE_IF, 1, this.roomKey(room), this.id);
+        for (const room of new Set([...this.kept, ...this.claims.keys(), ...rooms])) m.eval(DELETE_IF, 1, this.roomKey(room), this.id);
         await m.exec();
       } catch (err) {
         this.log.debug({ err: (err as Error).message }, 'cluster: could not delete this node’s keys (they expire)');
@@ -334,19 +358,28 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
   }
 }
 
-const emptyLoad = (): NodeLoad => ({ participants: 0, rooms: 0, tracks: 0, packetsPerSecond: 0, cpu: 0 });
+/** Rooms a join can name (the echo page's private `~echo-ID` rooms are never placed). */
+const placeable = (room: string) => !room.startsWith('~');
+
+const emptyLoad = (): NodeLoad => ({ participants: 0, capacity: Number.POSITIVE_INFINITY, rooms: 0, tracks: 0, packetsPerSecond: 0, cpu: 0 });
 
 function strip(r: NodeRecord): NodeInfo {
   const { state: _state, ...info } = r;
   return info;
 }
 
-/** Fewest participants, then least CPU (by over half a core); `self` wins a tie (no relay for nothing). */
+/**
+ * A node with room for more (participants under its capacity), the fewest participants, then the
+ * least CPU (by over half a core); `self` wins a tie (no relay for nothing). All full: the least full.
+ */
 export function leastLoaded(records: NodeRecord[], self: NodeInfo): NodeInfo {
+  const full = (n: NodeInfo) => n.load.participants >= (n.load.capacity ?? Number.POSITIVE_INFINITY);
   let best = self;
   for (const r of records) {
     if (r.id === self.id) continue;
-    const better = r.load.participants < best.load.participants || (r.load.participants === best.load.participants && r.load.cpu + 0.5 < best.load.cpu);
+    const a = r.load;
+    const b = best.load;
+    const better = full(best) !== full(r) ? full(best) : a.participants < b.participants || (a.participants === b.participants && a.cpu + 0.5 < b.cpu);
     if (better) best = strip(r);
   }
   return best;

@@ -1,7 +1,8 @@
 /**
  * The cluster-wide directory: /api/state on any node is every live node's rooms and peers,
  * each tagged with its node. Every node's part is fresh (its `/api/state?scope=node`, asked with a
- * 1 s limit); a node that does not answer in time is shown as its last heartbeat wrote it (≤ 2 s old).
+ * 1 s limit); a node that does not answer in time is shown as its last heartbeat wrote it (≤ 2 s old),
+ * one that refuses the connection (killed, its record not expired yet) is left out.
  */
 import type { ServerState } from '../facecast.js';
 import type { HostState } from '../sfu-host.js';
@@ -9,20 +10,28 @@ import type { NodeRecord } from './cluster.js';
 
 /** The records with each other node's state asked of it now (its heartbeat's where it does not answer). */
 export async function liveRecords(self: string, records: NodeRecord[]): Promise<NodeRecord[]> {
-  return Promise.all(
-    records.map(async (r) => {
+  const asked = await Promise.all(
+    records.map(async (r): Promise<NodeRecord | undefined> => {
       if (r.id === self) return r;
       try {
         const res = await fetch(`${r.url}/api/state?scope=node`, { signal: AbortSignal.timeout(1000) });
         if (!res.ok) return r;
         const state = (await res.json()) as HostState;
         return { ...r, state: { rooms: state.rooms, peers: state.peers } };
-      } catch {
-        return r;
+      } catch (err) {
+        // Refused: the node is gone (killed; its record has not expired yet): none of its peers are there.
+        // Slow: it is busy; its heartbeat's view stands.
+        return refused(err) ? undefined : r;
       }
     }),
   );
+  return asked.filter((r): r is NodeRecord => r !== undefined);
 }
+
+const refused = (err: unknown): boolean => {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return cause?.code === 'ECONNREFUSED' || cause?.code === 'ECONNRESET';
+};
 
 export function mergeClusterState(local: ServerState, self: string, records: NodeRecord[]): ServerState {
   const rooms = local.rooms.map((r) => ({ ...r, node: self }));
