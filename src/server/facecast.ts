@@ -26,6 +26,7 @@ import type { RecordingStatus } from '../sfu/recording/recorder.js';
 import { type Admission, type Authorize, admit, type Grant } from './auth.js';
 import { Cluster, type NodeInfo, type Placement } from './cluster/cluster.js';
 import { liveRecords, mergeClusterState } from './cluster/directory.js';
+import { EdgeRooms } from './cluster/edge.js';
 import { mintRelayToken, RELAY_HEADER, relaySocket, verifyRelayToken } from './cluster/relay.js';
 
 export type { Authorize, AuthorizeRequest, AuthorizeResult } from './auth.js';
@@ -130,6 +131,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     this.wss.on('error', (err) => this.log.warn({ err }, 'WebSocket server error'));
     const capacity = (config.limits?.maxParticipants ?? 200) * Math.max(1, workers);
     this.cluster = config.cluster ? new Cluster(config.cluster.redisUrl, this.log, () => this.host.state(), capacity) : undefined;
+    this.edges = this.cluster ? new EdgeRooms(this.cluster, this.host, this.log) : undefined;
   }
 
   /** Register in the cluster once this node's URL is known (listen() or attach()); once. */
@@ -150,6 +152,8 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
   /** With --redis: this node's part in the cluster (registry, placement). */
   readonly cluster: Cluster | undefined;
   private clusterStarted: Promise<void> | undefined;
+  /** Cascading (with --redis): rooms of other nodes whose WHEP viewers are served here. */
+  private readonly edges: EdgeRooms | undefined;
   /** Relayed signaling sockets to other nodes (with --redis). */
   private readonly relays = new Set<WebSocket>();
 
@@ -287,6 +291,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     }
     await this.started.catch(() => undefined);
     for (const up of this.relays) up.close(1001, 'server shutting down');
+    await this.edges?.close();
     // The rooms held here, before the calls end: their claims go with this node.
     const held = this.cluster
       ? await this.host.state().then(
@@ -377,6 +382,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       res.writeHead(r.status, r.headers).end(req.method === 'HEAD' ? undefined : r.body);
     };
     if (HTTP_ROUTE.test(path)) return send(await this.roomRequest(req, path, prefix));
+    if (path === '/cluster/push' && (req.method === 'POST' || req.method === 'DELETE')) return send(await this.pushRequest(req));
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(textResponse(405, 'method not allowed', { allow: 'GET, HEAD' }));
     if (path === '/healthz') return send(jsonResponse(200, { ok: true }));
     if (path === '/api/state') {
@@ -432,6 +438,9 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     };
     let grant: Grant | undefined;
     const kind = m?.[1];
+    // Another node of the cluster: a push of a publisher to this edge node (push.ts), or its DELETE.
+    const fromNode = await this.fromClusterNode(req);
+    if (fromNode && room !== undefined && kind === 'whip') return this.host.http(data, undefined, room);
     if (req.method === 'POST' && (kind === 'whip' || kind === 'whep')) {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const verdict = await admit(this.admission, { kind, req, room }, bearer);
@@ -440,7 +449,11 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     }
     await this.started;
     // (Not a CORS preflight: browsers refuse a redirected one; any node answers it.)
-    const elsewhere = room === undefined || req.method === 'OPTIONS' ? undefined : await this.ownerElsewhere(room, req.method === 'POST' && (kind === 'whip' || kind === 'whep'));
+    // (An edge room here: its WHEP sessions are this node's.)
+    const local = room === undefined || req.method === 'OPTIONS' || (req.method !== 'POST' && this.edges?.has(room) === true);
+    const elsewhere = local ? undefined : await this.ownerElsewhere(room!, req.method === 'POST' && (kind === 'whip' || kind === 'whep'));
+    // WHEP for a room held elsewhere: served here, from the publishers' tracks pushed once to this node (cascading).
+    if (elsewhere && kind === 'whep' && req.method === 'POST' && (await this.edges?.serve(room!, elsewhere))) return this.host.http(data, grant, room);
     if (elsewhere) {
       // WHIP/WHEP (and the recording API) for a room on another node: 307 there (RFC 9725 allows it; the body is re-sent).
       this.cluster!.counters.redirects++;
@@ -584,6 +597,35 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     })();
   }
 
+  /** A request another node of the cluster made (its relay token in the header). */
+  private async fromClusterNode(req: IncomingMessage): Promise<boolean> {
+    const token = req.headers[RELAY_HEADER];
+    if (!this.cluster || typeof token !== 'string') return false;
+    const secret = await this.cluster.relaySecret().catch(() => '');
+    return (await verifyRelayToken(secret, token)) !== undefined || (await verifyRelayToken(await this.cluster.relaySecret(true).catch(() => ''), token)) !== undefined;
+  }
+
+  /** `POST/DELETE /cluster/push {room, target}` from an edge node: start or stop pushing the room's publishers there. */
+  private async pushRequest(req: IncomingMessage): Promise<HttpResponseData> {
+    if (!(await this.fromClusterNode(req))) return jsonResponse(401, { error: 'cluster nodes only' });
+    let body: { room?: unknown; target?: unknown };
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
+    } catch {
+      return jsonResponse(400, { error: 'body: JSON {room, target}' });
+    }
+    if (typeof body.room !== 'string' || typeof body.target !== 'string' || !/^https?:\/\//.test(body.target)) return jsonResponse(400, { error: 'body: JSON {room, target}' });
+    const cluster = this.cluster!;
+    const c: ControlOp =
+      req.method === 'DELETE'
+        ? { op: 'unpush', room: body.room, target: body.target }
+        : { op: 'push', room: body.room, target: body.target, token: await mintRelayToken(await cluster.relaySecret(), { sid: 'push', via: cluster.id, grant: null }) };
+    const { status, body: answer } = await this.host.control(c);
+    return jsonResponse(status, answer);
+  }
+
   /** The node holding `room` when it is not this one (`claim`: place the room if nobody holds it). */
   private async ownerElsewhere(room: string, claim: boolean): Promise<NodeInfo | undefined> {
     if (!this.cluster || !this.clusterStarted) return undefined;
@@ -616,6 +658,9 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     metric('facecast_cluster_redirects_total', 'counter', 'WHIP/WHEP and API requests answered 307 to the room’s node.', c.counters.redirects);
     metric('facecast_cluster_redis_errors_total', 'counter', 'Redis connection and command errors.', c.counters.redisErrors);
     metric('facecast_cluster_nodes', 'gauge', 'Live nodes at the last heartbeat of this one.', c.liveNodes);
+    metric('facecast_cluster_edge_rooms', 'gauge', 'Rooms of other nodes whose WHEP viewers this node serves from pushed tracks.', this.edges?.size ?? 0);
+    metric('facecast_cluster_pushes_requested_total', 'counter', 'Pushes this node asked of rooms’ nodes for its WHEP viewers.', this.edges?.counters.pushesRequested ?? 0);
+    metric('facecast_cluster_push_failures_total', 'counter', 'Pushes asked that failed (the viewer was redirected instead).', this.edges?.counters.pushFailures ?? 0);
     return `${lines.join('\n')}\n`;
   }
 }

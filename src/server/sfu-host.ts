@@ -18,6 +18,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
 import { handleRecordingApi, RECORDING_PATH, recordingControl, type RecordingVerb } from './recording-api.js';
 import { SignalingSession, type SessionSocket } from './signaling.js';
+import { TrackPush } from './cluster/push.js';
 import { WhipEndpoints } from './whip.js';
 
 export interface HostState {
@@ -25,6 +26,8 @@ export interface HostState {
   rooms: { name: string; participants: string[]; worker?: number; node?: string }[];
   /** `recording`: the participant's active recording (--record), else null; `node`: the cluster node (--redis). */
   peers: (ParticipantSnapshot & { recording?: RecordingStatus | null; node?: string })[];
+  /** Cascading (--redis): publishers' tracks this node sends to edge nodes for their WHEP viewers. */
+  pushes?: { room: string; publisher: string; target: string; packetsOut: number; keyframeRequests: number }[];
 }
 
 /** The public API's events (Facecast extends EventEmitter<FacecastEventMap>): plain data. */
@@ -44,7 +47,11 @@ export type HostEvent = { [K in FacecastEventName]: { name: K; data: FacecastEve
 export type ControlOp =
   | { op: 'close-room'; room: string }
   | { op: 'remove-participant'; room: string; name: string }
-  | { op: 'recording'; verb: RecordingVerb; room: string; name: string };
+  | { op: 'recording'; verb: RecordingVerb; room: string; name: string }
+  /** Cascading: send every publisher of `room` to the edge node `target` (once each; again for new ones). */
+  | { op: 'push'; room: string; target: string; token: string }
+  /** Cascading: stop sending `room` to `target` (its viewers left). */
+  | { op: 'unpush'; room: string; target: string };
 /** `status`: HTTP-like (200 done, 404 no such room or participant, 409 recording off ...). */
 export type ControlResult = { status: number; body: unknown };
 
@@ -63,6 +70,8 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
   /** --record DIR: every published camera is recorded (recording/recordings.ts). */
   readonly recordings: Recordings | undefined;
   private readonly participantOptions;
+  /** Cascading: by `room|target|publisher id`. */
+  private readonly pushes = new Map<string, TrackPush>();
 
   constructor(
     private readonly config: ServerConfig,
@@ -108,6 +117,7 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
 
   async control(c: ControlOp): Promise<ControlResult> {
     if (c.op === 'recording') return recordingControl(this.rooms, this.recordings, this.log, c.verb, c.room, c.name);
+    if (c.op === 'push' || c.op === 'unpush') return this.pushControl(c);
     const room = this.rooms.get(c.room);
     if (!room) return { status: 404, body: { error: `no room "${c.room}"` } };
     if (c.op === 'close-room') {
@@ -120,10 +130,53 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
     return { status: 200, body: { removed: c.name } };
   }
 
+  /** Cascading: start pushing a room's publishers to an edge node, or stop. */
+  private async pushControl(c: Extract<ControlOp, { op: 'push' | 'unpush' }>): Promise<ControlResult> {
+    const prefix = `${c.room}|${c.target}|`;
+    if (c.op === 'unpush') {
+      const ending = [...this.pushes].filter(([k]) => k.startsWith(prefix));
+      await Promise.all(ending.map(([, push]) => push.close()));
+      return { status: 200, body: { stopped: ending.length } };
+    }
+    const room = this.rooms.get(c.room);
+    if (!room) return { status: 404, body: { error: `no room "${c.room}"` } };
+    const publishers = room.participants.filter((p) => p.published.size > 0);
+    const failed: string[] = [];
+    await Promise.all(
+      publishers.map(async (p) => {
+        const key = prefix + p.id;
+        if (this.pushes.has(key)) return;
+        const push = new TrackPush(p, c.target, c.room, c.token, this.config.ice, this.log);
+        this.pushes.set(key, push);
+        push.once('closed', () => this.pushes.get(key) === push && this.pushes.delete(key));
+        try {
+          await push.start();
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message, publisher: p.name, target: c.target }, 'push to an edge node failed');
+          failed.push(p.name);
+          await push.close();
+        }
+      }),
+    );
+    const pushed = publishers.map((p) => p.name).filter((n) => !failed.includes(n));
+    return { status: failed.length && !pushed.length ? 502 : 200, body: { publishers: pushed, failed } };
+  }
+
   state(): HostState {
     return {
       rooms: this.rooms.list.map((r) => ({ name: r.name, participants: r.participants.map((p) => p.id) })),
       peers: [...this.participants.values()].map((p) => ({ ...p.snapshot(), recording: this.recordings?.status(p) ?? null })),
+      ...(this.pushes.size === 0
+        ? {}
+        : {
+            pushes: [...this.pushes.entries()].map(([key, push]) => ({
+              room: key.split('|')[0]!,
+              publisher: push.publisher.name,
+              target: push.target,
+              packetsOut: push.packetsOut,
+              keyframeRequests: push.keyframeRequests,
+            })),
+          }),
     };
   }
 
@@ -131,6 +184,7 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
   async close(): Promise<void> {
     // Recordings are finalized while their publishers are still there (durations, cues written).
     await this.recordings?.closeAll();
+    await Promise.all([...this.pushes.values()].map((p) => p.close()));
     await this.whip.close();
     await Promise.all([...this.participants.values()].map((p) => p.close('server shutting down')));
     this.rooms.close();

@@ -243,6 +243,7 @@ export class WorkerPool extends EventEmitter<{ event: [HostEvent] }> implements 
     return {
       rooms: parts.flatMap((p, worker) => (p?.rooms ?? []).map((r) => ({ ...r, worker }))),
       peers: parts.flatMap((p) => p?.peers ?? []),
+      ...(parts.some((p) => p?.pushes?.length) ? { pushes: parts.flatMap((p) => p?.pushes ?? []) } : {}),
     };
   }
 

@@ -94,6 +94,12 @@ export class WhipPublisher {
     clearInterval(this.timer);
     await this.pc.close();
   }
+
+  /** DELETE the session (as a WHIP client leaving does), then close. */
+  async end(): Promise<void> {
+    if (this.created) await fetch(this.created.origin + this.created.location, { method: 'DELETE' }).catch(() => undefined);
+    await this.close();
+  }
 }
 
 export class WhepViewer {
@@ -129,5 +135,11 @@ export class WhepViewer {
 
   async close(): Promise<void> {
     await this.pc.close();
+  }
+
+  /** DELETE the session (as a WHEP player leaving does), then close. */
+  async end(): Promise<void> {
+    if (this.created) await fetch(this.created.origin + this.created.location, { method: 'DELETE' }).catch(() => undefined);
+    await this.close();
   }
 }

@@ -155,25 +155,112 @@ describe('cluster: three nodes on one Redis', () => {
     await waitFor(async () => (await n2().json<ServerState>('/api/state')).peers.every((p) => p.name !== 'carol'), 5000, 'carol gone from the directory');
   });
 
-  it('WHIP into one node, WHEP out of another (307 to the room’s node)', async () => {
+  it('WHIP into any node goes to the room’s node (307); WHEP viewers on other nodes are served there, each publisher pushed once per node', async () => {
     const pub = new WhipPublisher(n2().url);
-    closers.push(() => pub.close());
+    closers.push(() => pub.end());
     const created = await pub.publish('/whip/studio');
     pub.start();
-    const viewer = new WhepViewer(n3().url);
-    closers.push(() => viewer.close());
-    const watched = await viewer.watch('/whep/studio');
-    const owner = await keys.get('facecast:room:studio');
-    const ownerUrl = nodes.find((n) => n.id === owner)?.url;
-    assert.ok(ownerUrl, `studio is placed on a live node (${owner})`);
-    assert.equal(created.origin, ownerUrl, 'the WHIP session is on the room’s node');
-    assert.equal(watched.origin, ownerUrl, 'the WHEP session too');
-    assert.ok(created.origin !== n2().url || watched.origin !== n3().url, 'at least one of them was redirected');
-    await waitFor(() => viewer.received.length > 30, 10_000, 'WHIP video out of WHEP on another node');
-    const redirects = await Promise.all([n2(), n3()].map(async (n) => /^facecast_cluster_redirects_total (\d+)/m.exec(await (await fetch(n.url + '/metrics')).text())?.[1]));
+    const owner = await holderOf('studio');
+    assert.equal(created.origin, owner.url, 'the WHIP session is on the room’s node');
+    const other = nodes.find((n) => n !== owner)!;
+    const pub2 = new WhipPublisher(other.url);
+    closers.push(() => pub2.end());
+    const created2 = await pub2.publish('/whip/studio?name=cam2');
+    pub2.start();
+    assert.equal(created2.origin, owner.url, 'a WHIP POST to another node is redirected (307) to the room’s node');
+    const edges = nodes.filter((n) => n !== owner);
+    const viewers: WhepViewer[] = [];
+    for (const edge of [edges[0]!, edges[0]!, edges[1]!]) {
+      const v = new WhepViewer(edge.url);
+      closers.push(() => v.end());
+      viewers.push(v);
+      const watched = await v.watch('/whep/studio');
+      assert.equal(watched.origin, edge.url, 'the WHEP viewer is served by the node it came to');
+      assert.equal(v.pc.getTransceivers().length, 1);
+    }
+    await waitFor(() => viewers.every((v) => v.received.length > 30), 10_000, 'every WHEP viewer receives video from its own node');
+    // The room's node sends each publisher once to each edge node, not once per viewer.
+    const pushes = (await owner.json<ServerState>('/api/state?scope=node')).pushes ?? [];
+    assert.deepEqual(
+      pushes.map((p) => `${p.publisher}->${p.target}`).sort(),
+      edges.flatMap((e) => [`cam2->${e.url}`, `${pushes.find((p) => p.publisher !== 'cam2')?.publisher}->${e.url}`]).sort(),
+      'one push per publisher and edge node',
+    );
     assert.ok(
-      redirects.some((r) => Number(r) > 0),
-      `a 307 counted: ${redirects}`,
+      pushes.every((p) => p.packetsOut > 0),
+      'every push carries packets',
+    );
+    const atEdge = (await edges[0]!.json<ServerState>('/api/state?scope=node')).peers.filter((p) => p.room === 'studio');
+    assert.equal(atEdge.filter((p) => p.subscriptions.length > 0).length, 2, 'two viewers at the first edge');
+    const metrics = await (await fetch(edges[0]!.url + '/metrics')).text();
+    assert.match(metrics, /^facecast_cluster_edge_rooms 1$/m);
+    // The viewers leave: the pushes stop at both ends within ~5 s.
+    for (const v of viewers) await v.end();
+    await waitFor(async () => ((await owner.json<ServerState>('/api/state?scope=node')).pushes ?? []).length === 0, 15_000, 'pushes stopped at the room’s node');
+    await waitFor(
+      async () => (await edges[0]!.json<ServerState>('/api/state?scope=node')).peers.every((p) => p.room !== 'studio'),
+      10_000,
+      'nothing of studio left at the edge',
+    );
+  });
+
+  it('hostile clients through a relay: errors come back, a flood is closed 1008 by the room’s node, a client vanishing mid-handshake leaks nothing; the echo page stays local', async () => {
+    const alice = await new Member(n1()).publish('rough', 'alice');
+    closers.push(() => alice.close());
+    const bob = await new Member(n2()).watch('rough', 'bob');
+    closers.push(() => bob.close());
+    await waitFor(() => bob.client.received.length > 30, 10_000, 'the call through the relay');
+    const raw = async (node: ClusterNode) => {
+      const ws = new WebSocket(node.url.replace('http', 'ws') + '/ws');
+      const got: { type: string; code?: string }[] = [];
+      ws.on('message', (d) => got.push(JSON.parse(String(d))));
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+      await waitFor(() => got.some((m) => m.type === 'welcome'), 3000, 'welcome');
+      return { ws, got, closed };
+    };
+    // Malformed and oversized messages after a relayed join: the owner's errors, the socket stays.
+    const rough = await raw(n3());
+    rough.ws.send(JSON.stringify({ type: 'join', room: 'rough', name: 'mallory' }));
+    await waitFor(() => rough.got.some((m) => m.type === 'joined'), 5000, 'mallory joined through node 3');
+    rough.ws.send('{not json');
+    rough.ws.send(JSON.stringify({ type: 'ice', candidate: 'x'.repeat(70_000) }));
+    await waitFor(() => rough.got.some((m) => m.code === 'bad-json') && rough.got.some((m) => m.code === 'too-large'), 5000, 'bad-json and too-large relayed back');
+    assert.equal(rough.ws.readyState, WebSocket.OPEN);
+    // A flood: the room's node closes it (1008), and the relay passes the code on.
+    for (let i = 0; i < 1500; i++) rough.ws.send(JSON.stringify({ type: 'tile', name: 'alice', width: 1, height: 1 }));
+    assert.equal(await rough.closed, 1008);
+    // Vanishing right after the join: nothing stays on either node.
+    for (let i = 0; i < 5; i++) {
+      const ghost = await raw(n2());
+      ghost.ws.send(JSON.stringify({ type: 'join', room: 'rough', name: `ghost${i}` }));
+      ghost.ws.terminate();
+    }
+    await waitFor(
+      async () => {
+        const peers = (await n1().json<ServerState>('/api/state?scope=node')).peers
+          .filter((p) => p.room === 'rough')
+          .map((p) => p.name)
+          .sort();
+        const relays = /^facecast_cluster_relays_active (\d+)/m.exec(await (await fetch(n2().url + '/metrics')).text())?.[1];
+        return JSON.stringify(peers) === JSON.stringify(['alice', 'bob']) && relays === '1';
+      },
+      10_000,
+      'only alice and bob on the room’s node, only bob relayed by node 2',
+    );
+    const before = bob.client.received.length;
+    await waitFor(() => bob.client.received.length > before + 30, 5000, 'the call went on');
+    // The echo page sends no join: served where it connects, in a cluster too.
+    const echo = new TestClient(n3().url);
+    closers.push(() => echo.close());
+    await echo.connect();
+    const source = new Vp8Source({ keyframeEvery: 10 });
+    for (let i = 0; i < 30; i++) for (const p of source.nextFrame()) echo.sendRtp(p);
+    await waitFor(() => echo.received.length > 10, 5000, 'the echo from node 3');
+    const here = (await n3().json<ServerState>('/api/state?scope=node')).peers;
+    assert.ok(
+      here.some((p) => p.id === echo.peerId && p.echo),
+      'the echo call is on node 3',
     );
   });
 
