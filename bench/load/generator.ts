@@ -18,14 +18,17 @@
  * measured window begins, {"phase":"end"} when it ends, then {"result":...}.
  * Input: one JSON argument (GeneratorArgs).
  */
-import { Event, GenericNack, type RTCDtlsTransport, RtcpTransportLayerFeedback } from 'werift';
+import { Event, GenericNack, type RTCDtlsTransport, RtcpTransportLayerFeedback, type RtpPacket } from 'werift';
 import { TestClient } from '../../test/helpers/werift-client.js';
 import { Vp8Source } from '../../test/helpers/vp8-source.js';
 import { waitFor } from '../../test/helpers/server.js';
+import { WhepViewer, WhipPublisher } from '../../test/helpers/whip-client.js';
 
 export interface GeneratorArgs {
   url: string;
-  scenario: 'echo' | 'fanout' | 'room';
+  /** whep: one WHIP publisher into `url` (room `bench`), WHEP viewers spread over `viewerUrls` in turn (bench/cluster.ts). */
+  scenario: 'echo' | 'fanout' | 'room' | 'whep';
+  viewerUrls?: string[];
   /** echo: peers each echoing itself; room: participants; fanout: 1. */
   publishers: number;
   /** fanout: viewers of the one publisher. */
@@ -195,7 +198,8 @@ async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2]!) as GeneratorArgs;
   const setupStart = performance.now();
   const counter = new Counter();
-  const publishers: { client: TestClient; source: Vp8Source; receivers: number }[] = [];
+  const publishers: { client: { sendRtp(p: RtpPacket): void; pliListeners?: (() => void)[] }; source: Vp8Source; receivers: number }[] = [];
+  const others: { close(): Promise<void> }[] = [];
   const receivers: TestClient[] = [];
   const all: TestClient[] = [];
   const hostile: TestClient[] = [];
@@ -207,6 +211,18 @@ async function main(): Promise<void> {
       await c.connect();
       publishers.push({ client: c, source: newSource(i), receivers: 1 });
       receivers.push(c);
+    }
+  } else if (args.scenario === 'whep') {
+    const pub = new WhipPublisher(args.url);
+    await pub.publish('/whip/bench?name=publisher');
+    publishers.push({ client: { sendRtp: (p) => pub.track.writeRtp(p) }, source: newSource(0), receivers: args.subscribers });
+    others.push(pub);
+    const urls = args.viewerUrls ?? [args.url];
+    for (let i = 0; i < args.subscribers; i++) {
+      const v = new WhepViewer(urls[i % urls.length]!);
+      await v.watch('/whep/bench');
+      others.push(v);
+      receivers.push({ pc: v.pc } as TestClient);
     }
   } else if (args.scenario === 'fanout') {
     const c = new TestClient(args.url, { keep: false });
@@ -235,8 +251,8 @@ async function main(): Promise<void> {
       receivers.push(c);
     }
   }
-  for (const r of [...receivers, ...hostile]) if (!all.includes(r)) all.push(r);
-  for (const p of publishers) p.client.pliListeners.push(() => p.source.requestKeyframe());
+  for (const r of [...receivers, ...hostile]) if (!all.includes(r) && args.scenario !== 'whep') all.push(r);
+  for (const p of publishers) p.client.pliListeners?.push(() => p.source.requestKeyframe());
   // Every server offer answered (a room's subscriptions arrive by renegotiation).
   await waitFor(() => all.every((c) => c.pc.signalingState === 'stable'), 10_000, 'stable signaling');
   const nackers: { client: TestClient; nacker: GapNacker }[] = [];
@@ -318,7 +334,7 @@ async function main(): Promise<void> {
     hostileNacks,
   };
   process.stdout.write(JSON.stringify({ result }) + '\n');
-  await Promise.race([Promise.all(all.map((c) => c.close().catch(() => undefined))), sleep(5)]);
+  await Promise.race([Promise.all([...all, ...others].map((c) => c.close().catch(() => undefined))), sleep(5)]);
   process.exit(0);
 }
 

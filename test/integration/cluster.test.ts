@@ -197,11 +197,7 @@ describe('cluster: three nodes on one Redis', () => {
     // The viewers leave: the pushes stop at both ends within ~5 s.
     for (const v of viewers) await v.end();
     await waitFor(async () => ((await owner.json<ServerState>('/api/state?scope=node')).pushes ?? []).length === 0, 15_000, 'pushes stopped at the room’s node');
-    await waitFor(
-      async () => (await edges[0]!.json<ServerState>('/api/state?scope=node')).peers.every((p) => p.room !== 'studio'),
-      10_000,
-      'nothing of studio left at the edge',
-    );
+    await waitFor(async () => (await edges[0]!.json<ServerState>('/api/state?scope=node')).peers.every((p) => p.room !== 'studio'), 10_000, 'nothing of studio left at the edge');
   });
 
   it('hostile clients through a relay: errors come back, a flood is closed 1008 by the room’s node, a client vanishing mid-handshake leaks nothing; the echo page stays local', async () => {
