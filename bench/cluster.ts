@@ -152,7 +152,8 @@ async function runOnce(layout: Run['layout']): Promise<Run> {
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  const m = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return Math.round(m * 10) / 10;
 };
 
 async function main(): Promise<void> {
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
   const summary = (layout: Run['layout']) => {
     const rs = runs.filter((r) => r.layout === layout);
     return {
-      deliveredShare: median(rs.map((r) => r.deliveredShare)),
+      deliveredShare: median(rs.map((r) => r.deliveredShare * 1000)) / 1000,
       p99Ms: median(rs.map((r) => r.p99Ms)),
       totalCpuPct: median(rs.map((r) => r.totalCpuPct)),
       roomNodeCpuPct: median(rs.map((r) => r.nodes[0]!.cpuPct)),

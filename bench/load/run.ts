@@ -24,7 +24,9 @@
  * workers: saturation with 1 and then 2 room worker threads (10 echo calls, rising bitrate,
  * nothing pinned), and the ratio.
  *
- * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep,hostile,saturation,workers] [--duration S]
+ * cluster: bench/cluster.ts (one WHIP publisher to 150 WHEP viewers on three nodes; not in the default list).
+ *
+ * Usage: npm run bench [-- --scenarios echo,fanout,room,sweep,hostile,saturation,workers,cluster] [--duration S]
  *        [--warmup S] [--modes naive,fast] [--json FILE] [--no-record] [--smoke]
  * Results: JSON on stdout (and --json FILE); a markdown table appended to
  * docs/BENCHMARKS.md unless --no-record.
@@ -32,7 +34,7 @@
  * (Over 400 lines on purpose: the one runner of every load scenario and its report; the
  *  SFU and the peers are in server.ts and generator.ts.)
  */
-import { spawn, execSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -227,7 +229,14 @@ async function main(): Promise<void> {
     },
   });
   const smoke = values.smoke;
-  const scenarios = (smoke ? 'echo,fanout' : values.scenarios).split(',') as Scenario[];
+  let scenarios = (smoke ? 'echo,fanout' : values.scenarios).split(',') as Scenario[];
+  // `cluster` is bench/cluster.ts (three node processes and a redis-server), run as it is.
+  if ((scenarios as string[]).includes('cluster')) {
+    scenarios = scenarios.filter((s) => (s as string) !== 'cluster');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/cluster.ts', ...(values['no-record'] ? ['--no-record'] : [])], { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`bench/cluster.ts exited ${r.status}`);
+    if (scenarios.length === 0) return;
+  }
   const modes = values.modes.split(',') as Mode[];
   const durationS = smoke ? 1 : Number(values.duration);
   const warmupS = smoke ? 1 : Number(values.warmup);
