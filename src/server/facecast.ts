@@ -27,7 +27,7 @@ import { type Admission, type Authorize, admit, type Grant } from './auth.js';
 import { Cluster, type NodeInfo, type Placement } from './cluster/cluster.js';
 import { liveRecords, mergeClusterState } from './cluster/directory.js';
 import { EdgeRooms } from './cluster/edge.js';
-import { mintRelayToken, RELAY_HEADER, relaySocket, verifyRelayToken } from './cluster/relay.js';
+import { mintRelayToken, RELAY_HEADER, type RelayClaims, relaySocket, verifyRelayToken } from './cluster/relay.js';
 
 export type { Authorize, AuthorizeRequest, AuthorizeResult } from './auth.js';
 import { ConfigError, resolveSettings, type FacecastSettings, type ServerConfig } from './config.js';
@@ -40,6 +40,7 @@ import type { ControlOp, FacecastEventMap, HostState } from './sfu-host.js';
 import { guardSocket } from './socket-guard.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
 import { tlsCredentials } from './tls.js';
+import { ORIGIN_NODE_HEADER } from './whip.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface FacecastOptions extends Partial<FacecastSettings> {
@@ -119,7 +120,10 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const workers = config.workers ?? 0;
     this.host = workers > 0 ? new WorkerPool(config, workers, this.log) : new LocalRoomHost(config, this.log);
     this.host.on('event', (e) => {
-      if (e.name === 'room-created') this.cluster?.roomOpened(e.data.room);
+      if (e.name === 'room-created') {
+        this.cluster?.roomOpened(e.data.room);
+        if (!e.data.room.startsWith('~')) void this.edges?.roomCreated(e.data.room);
+      }
       if (e.name === 'room-closed') this.cluster?.roomClosed(e.data.room);
       (this.emit as (name: string, data: unknown) => boolean)(e.name, e.data);
     });
@@ -438,9 +442,10 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     };
     let grant: Grant | undefined;
     const kind = m?.[1];
-    // Another node of the cluster: a push of a publisher to this edge node (push.ts), or its DELETE.
+    // Another node of the cluster: a push of a publisher to this node (push.ts), or its DELETE.
+    delete data.headers[ORIGIN_NODE_HEADER]; // only ever set here
     const fromNode = await this.fromClusterNode(req);
-    if (fromNode && room !== undefined && kind === 'whip') return this.host.http(data, undefined, room);
+    if (fromNode && room !== undefined && kind === 'whip') return this.host.http({ ...data, headers: { ...data.headers, [ORIGIN_NODE_HEADER]: fromNode.via } }, undefined, room);
     if (req.method === 'POST' && (kind === 'whip' || kind === 'whep')) {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const verdict = await admit(this.admission, { kind, req, room }, bearer);
@@ -541,7 +546,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     let token = '';
     try {
       await this.clusterStarted;
-      placement = await cluster.place(room);
+      placement = await cluster.placeParticipant(room);
       if (!placement.local) token = await mintRelayToken(await cluster.relaySecret(), { sid: start.id, via: cluster.id, grant: start.grant ?? null });
     } catch (err) {
       // Redis unreachable: the room is served here rather than not at all (it may exist twice until Redis is back).
@@ -597,17 +602,18 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     })();
   }
 
-  /** A request another node of the cluster made (its relay token in the header). */
-  private async fromClusterNode(req: IncomingMessage): Promise<boolean> {
+  /** A request another node of the cluster made (its relay token in the header): the token's claims. */
+  private async fromClusterNode(req: IncomingMessage): Promise<RelayClaims | undefined> {
     const token = req.headers[RELAY_HEADER];
-    if (!this.cluster || typeof token !== 'string') return false;
+    if (!this.cluster || typeof token !== 'string') return undefined;
     const secret = await this.cluster.relaySecret().catch(() => '');
-    return (await verifyRelayToken(secret, token)) !== undefined || (await verifyRelayToken(await this.cluster.relaySecret(true).catch(() => ''), token)) !== undefined;
+    return (await verifyRelayToken(secret, token)) ?? (await verifyRelayToken(await this.cluster.relaySecret(true).catch(() => ''), token));
   }
 
   /** `POST/DELETE /cluster/push {room, target}` from an edge node: start or stop pushing the room's publishers there. */
   private async pushRequest(req: IncomingMessage): Promise<HttpResponseData> {
-    if (!(await this.fromClusterNode(req))) return jsonResponse(401, { error: 'cluster nodes only' });
+    const from = await this.fromClusterNode(req);
+    if (!from) return jsonResponse(401, { error: 'cluster nodes only' });
     let body: { room?: unknown; target?: unknown };
     try {
       const chunks: Buffer[] = [];
@@ -621,7 +627,13 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const c: ControlOp =
       req.method === 'DELETE'
         ? { op: 'unpush', room: body.room, target: body.target }
-        : { op: 'push', room: body.room, target: body.target, token: await mintRelayToken(await cluster.relaySecret(), { sid: 'push', via: cluster.id, grant: null }) };
+        : {
+            op: 'push',
+            room: body.room,
+            target: body.target,
+            targetNode: from.via,
+            token: await mintRelayToken(await cluster.relaySecret(), { sid: 'push', via: cluster.id, grant: null }),
+          };
     const { status, body: answer } = await this.host.control(c);
     return jsonResponse(status, answer);
   }

@@ -49,7 +49,7 @@ export type ControlOp =
   | { op: 'remove-participant'; room: string; name: string }
   | { op: 'recording'; verb: RecordingVerb; room: string; name: string }
   /** Cascading: send every publisher of `room` to the edge node `target` (once each; again for new ones). */
-  | { op: 'push'; room: string; target: string; token: string }
+  | { op: 'push'; room: string; target: string; targetNode: string; token: string }
   /** Cascading: stop sending `room` to `target` (its viewers left). */
   | { op: 'unpush'; room: string; target: string };
 /** `status`: HTTP-like (200 done, 404 no such room or participant, 409 recording off ...). */
@@ -140,7 +140,8 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
     }
     const room = this.rooms.get(c.room);
     if (!room) return { status: 404, body: { error: `no room "${c.room}"` } };
-    const publishers = room.participants.filter((p) => p.published.size > 0);
+    // Not the publishers the target pushed here itself (no loops).
+    const publishers = room.participants.filter((p) => p.published.size > 0 && p.originNode !== c.targetNode);
     const failed: string[] = [];
     await Promise.all(
       publishers.map(async (p) => {

@@ -22,6 +22,9 @@ import type { Rooms } from '../sfu/room.js';
 import { textResponse, type HttpRequestData, type HttpResponseData } from './http-data.js';
 import { announceAddress } from './signaling.js';
 
+/** A push from another node of the cluster: that node's id (set by the main thread after checking the relay token, removed from every other request). */
+export const ORIGIN_NODE_HEADER = 'x-facecast-origin-node';
+
 export interface WhipContext {
   rooms: Rooms;
   log: Logger;
@@ -258,6 +261,8 @@ export class WhipEndpoints {
       // A WHIP client only publishes; with a token, a WHEP one only receives (the checks above).
       ...(grant ? { canSubscribe: kind === 'whep' } : {}),
       onlyPublisher: kind === 'whep' ? publisher : undefined,
+      // Set by the main thread only for a push from another cluster node (its relay token checked).
+      ...(kind === 'whip' && typeof req.headers[ORIGIN_NODE_HEADER] === 'string' ? { originNode: req.headers[ORIGIN_NODE_HEADER] } : {}),
     });
     this.ctx.addParticipant(participant);
     const log = this.ctx.log.child({ peer: id, [kind]: room });

@@ -47,6 +47,8 @@ export interface ParticipantOptions {
   fixedMedia?: boolean;
   /** Receive only this publisher's tracks (WHEP on /whep/ROOM/PUBLISHER). */
   onlyPublisher?: string;
+  /** A publisher pushed here by another node of a cluster (its id): not counted against the limits, never pushed back there. */
+  originNode?: string;
 }
 
 export interface ParticipantSnapshot {
@@ -76,6 +78,8 @@ export interface ParticipantSnapshot {
   /** NACKed packets not resent (every reason: too old, too many, too soon, over budget); per reason in `subscriptions`. */
   retransmissionsRefused: number;
   ageMs: number;
+  /** Pushed here by this cluster node (a publisher of another node's part of the room). */
+  originNode?: string;
 }
 
 export interface ParticipantEvents {
@@ -104,6 +108,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly pc: RTCPeerConnection;
   readonly canPublish: boolean;
   readonly canSubscribe: boolean;
+  /** See ParticipantOptions.originNode. */
+  readonly originNode: string | undefined;
   private readonly negotiator: Negotiator;
   private readonly liveness: Liveness;
   private readonly faces: FacesChannel;
@@ -122,6 +128,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.displayName = `guest-${id}`;
     this.canPublish = opts.canPublish ?? true;
     this.canSubscribe = opts.canSubscribe ?? true;
+    this.originNode = opts.originNode;
     this.pc = new RTCPeerConnection(peerConfig(opts.ice));
     pinHeaderExtensionIds(this.pc);
     const fixedMedia = opts.fixedMedia ?? false;
@@ -270,6 +277,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       retransmissions: sum(subscriptions, 'retransmissions'),
       retransmissionsRefused: subscriptions.reduce((n, f) => n + f.rtxRefusedTooOld + f.rtxRefusedTooMany + f.rtxRefusedTooSoon + f.rtxRefusedOverBudget, 0),
       ageMs: Date.now() - this.createdAt,
+      ...(this.originNode === undefined ? {} : { originNode: this.originNode }),
     };
   }
 

@@ -88,7 +88,8 @@ export class Room extends EventEmitter<RoomEvents> {
   join(p: Participant, opts: { name?: string; echo?: boolean } = {}): ParticipantRef[] {
     const name = opts.name ?? p.name;
     const twin = [...this.members.values()].find((m) => m.name === name);
-    if (!twin && this.members.size >= this.limits.maxRoomSize) {
+    // A publisher pushed from another node of the cluster (p.originNode) is already counted there.
+    if (!twin && p.originNode === undefined && this.members.size >= this.limits.maxRoomSize) {
       throw new SfuError('room-full', `room "${this.name}" is full (${this.limits.maxRoomSize} participants)`);
     }
     p.joined(this.name, opts.name, opts.echo ?? false);
@@ -208,7 +209,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
   /** Put `p` in `roomName` (made on first join); returns the room and the others already there. */
   join(p: Participant, roomName: string, opts: { name?: string; echo?: boolean } = {}): { room: Room; others: ParticipantRef[] } {
     if (p.room !== null) throw new SfuError('already-joined', `already in room "${p.room}"`);
-    if (this.participantCount >= this.limits.maxParticipants) {
+    if (p.originNode === undefined && this.participantCount >= this.limits.maxParticipants) {
       throw new SfuError('server-full', `the server is full (${this.limits.maxParticipants} participants)`);
     }
     let room = this.rooms.get(roomName);

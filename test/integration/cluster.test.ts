@@ -316,3 +316,57 @@ describe('cluster: three nodes on one Redis', () => {
     for (const k of left) assert.ok(k.ttl > 0, `${k.key} has a lifetime`);
   });
 });
+
+describe('cluster: a room spread over two nodes by a small --max-participants', () => {
+  let redis: TestRedis;
+  const nodes: ClusterNode[] = [];
+  const members: Member[] = [];
+
+  before(async () => {
+    redis = await TestRedis.start();
+    // Two participants per node (one room worker each).
+    nodes.push(...(await Promise.all([0, 1].map(() => ClusterNode.start(redis.url, ['--max-participants', '2', '--workers', '1'])))));
+    for (const n of nodes) await waitFor(async () => (await n.json<{ nodes: unknown[] }>('/api/nodes')).nodes.length === 2, 5000, 'both nodes registered');
+  });
+
+  after(async () => {
+    for (const m of members) await m.close().catch(() => undefined);
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis?.stop();
+  });
+
+  const ssrcsWithVideo = (m: Member) => [...m.client.bySsrc().values()].filter((packets) => packets.length > 20).length;
+
+  it('the third participant goes to the second node; everyone sees and receives everyone; leaving is seen across nodes', async () => {
+    const [a, b] = nodes as [ClusterNode, ClusterNode];
+    const alice = await new Member(a).publish('spread', 'alice');
+    const bob = await new Member(a).publish('spread', 'bob');
+    members.push(alice, bob);
+    // Node a is full once its heartbeat says so (its own count is fresh: it is the node carol comes to).
+    const carol = await new Member(a).publish('spread', 'carol');
+    members.push(carol);
+    const onB = (await b.json<ServerState>('/api/state?scope=node')).peers.filter((p) => p.room === 'spread' && p.originNode === undefined);
+    assert.deepEqual(
+      onB.map((p) => p.name),
+      ['carol'],
+      'carol is served by node b (the room’s node a is full)',
+    );
+    await waitFor(() => ssrcsWithVideo(carol) >= 2, 15_000, "carol (node b) receives alice's and bob's video (node a)");
+    await waitFor(() => ssrcsWithVideo(alice) >= 2, 15_000, "alice (node a) receives bob's and carol's video");
+    await waitFor(() => alice.joinedNames().includes('carol') && carol.joinedNames().includes('alice') && carol.joinedNames().includes('bob'), 5000, 'they see each other join');
+    const pushesA = (await a.json<ServerState>('/api/state?scope=node')).pushes ?? [];
+    const pushesB = (await b.json<ServerState>('/api/state?scope=node')).pushes ?? [];
+    assert.deepEqual(pushesA.map((p) => p.publisher).sort(), ['alice', 'bob'], 'node a sends alice and bob to node b once each');
+    assert.deepEqual(
+      pushesB.map((p) => p.publisher),
+      ['carol'],
+      'node b sends carol to node a, and nothing back',
+    );
+    // The cluster-wide directory lists each of them once, on the node that serves them.
+    const everyone = (await b.json<ServerState>('/api/state')).peers.filter((p) => p.room === 'spread');
+    assert.deepEqual(everyone.map((p) => `${p.name}@${p.node === a.id ? 'a' : p.node === b.id ? 'b' : p.node}`).sort(), ['alice@a', 'bob@a', 'carol@b']);
+    await carol.close();
+    await alice.client.nextMessage((m) => m.type === 'participant-left' && m.participant.name === 'carol', 8000, 0);
+    await waitFor(async () => ((await a.json<ServerState>('/api/state?scope=node')).pushes ?? []).length === 0, 15_000, 'node a stops pushing to node b');
+  });
+});

@@ -212,7 +212,8 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
     this.lastBeat = { at: now, cpu, packets };
     const seconds = prev ? Math.max(0.001, (now - prev.at) / 1000) : 0;
     return {
-      participants: state.peers.length,
+      // Publishers pushed here by other nodes are counted there.
+      participants: state.peers.filter((p) => p.originNode === undefined).length,
       capacity: this.capacity,
       rooms: state.rooms.length,
       tracks: state.peers.reduce((n, p) => n + p.tracks.length, 0),
@@ -280,6 +281,25 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
       // Somebody claimed it meanwhile: read it again.
     }
     throw new Error(`room "${room}": placement did not settle`);
+  }
+
+  /**
+   * Where a participant joining `room` goes: the room's node, or, when that node is full, the
+   * least-loaded node with room (this one on a tie), where the room continues (edge.ts). The
+   * others' loads are their last heartbeat's (≤ 2 s old); this node's is counted now.
+   */
+  async placeParticipant(room: string): Promise<Placement> {
+    const placed = await this.place(room);
+    const records = await this.records();
+    const here = (await this.localState()).peers.filter((p) => p.originNode === undefined).length;
+    const withFreshSelf = records.map((r) => (r.id === this.id ? { ...r, load: { ...r.load, participants: here } } : r));
+    const owner = withFreshSelf.find((r) => r.id === placed.node.id);
+    if (!owner || !isFull(owner)) return placed;
+    const self = withFreshSelf.find((r) => r.id === this.id);
+    const target = leastLoaded(withFreshSelf, self ? strip(self) : this.selfInfo(records));
+    if (isFull(target)) return placed; // everyone is full: the room's node answers server-full
+    this.log.info({ room, owner: owner.id, node: target.id }, 'the room’s node is full: the participant goes to another node');
+    return { local: target.id === this.id, node: target };
   }
 
   /** Where `room` is held now, without claiming it (undefined: nobody, or a node that is gone). */
@@ -372,8 +392,10 @@ function strip(r: NodeRecord): NodeInfo {
  * A node with room for more (participants under its capacity), the fewest participants, then the
  * least CPU (by over half a core); `self` wins a tie (no relay for nothing). All full: the least full.
  */
+const isFull = (n: NodeInfo) => n.load.participants >= (n.load.capacity ?? Number.POSITIVE_INFINITY);
+
 export function leastLoaded(records: NodeRecord[], self: NodeInfo): NodeInfo {
-  const full = (n: NodeInfo) => n.load.participants >= (n.load.capacity ?? Number.POSITIVE_INFINITY);
+  const full = isFull;
   let best = self;
   for (const r of records) {
     if (r.id === self.id) continue;

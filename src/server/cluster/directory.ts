@@ -34,13 +34,16 @@ const refused = (err: unknown): boolean => {
 };
 
 export function mergeClusterState(local: ServerState, self: string, records: NodeRecord[]): ServerState {
-  const rooms = local.rooms.map((r) => ({ ...r, node: self }));
-  const peers = local.peers.map((p) => ({ ...p, node: self }));
-  for (const r of records) {
-    if (r.id === self) continue;
-    rooms.push(...r.state.rooms.map((room) => ({ ...room, node: r.id })));
-    peers.push(...r.state.peers.map((p) => ({ ...p, node: r.id })));
-  }
+  const rooms: ServerState['rooms'] = [];
+  const peers: ServerState['peers'] = [];
+  // Each participant once, on its own node: the copies of publishers pushed to other nodes (cascading) are left out.
+  const add = (state: HostState, node: string) => {
+    const pushed = new Set(state.peers.filter((p) => p.originNode !== undefined).map((p) => p.id));
+    peers.push(...state.peers.filter((p) => !pushed.has(p.id)).map((p) => ({ ...p, node })));
+    rooms.push(...state.rooms.map((room) => ({ ...room, participants: room.participants.filter((id) => !pushed.has(id)), node })));
+  };
+  add(local, self);
+  for (const r of records) if (r.id !== self) add(r.state, r.id);
   const nodes = records.map(({ state: _state, ...info }) => info);
   return { ...local, rooms, peers, cluster: { node: self, nodes } };
 }

@@ -1,9 +1,12 @@
 /**
- * Cascading (the edge side): WHEP viewers of a room held by another node are served by the node
- * they came to. The first one asks the room's node to push each publisher's tracks here once
- * (`POST /cluster/push`, push.ts); they arrive as local WHIP publishers of the same names, and
- * every viewer here is fanned out from them. When no viewer has been left for 5 s the pushes
- * are stopped at both ends. Runs in the main thread, next to the Cluster.
+ * Cascading (the edge side): a room held by another node continues here. WHEP viewers of it are
+ * served by the node they came to, and so are participants placed here because the room's node
+ * is full. This node asks the room's node to push each of its publishers here once (`POST
+ * /cluster/push`, push.ts; asked again every second, so later publishers come too); they arrive
+ * as local WHIP publishers of the same names (originNode set), and everyone here is fanned out
+ * from them. This node's own publishers are pushed to the room's node the same way, so its
+ * participants see them (never back where they came from). When nobody but pushed publishers
+ * has been left for 5 s the pushes stop at both ends. Runs in the main thread, by the Cluster.
  */
 import type { Logger } from 'pino';
 import type { ControlOp, ControlResult, HostState } from '../sfu-host.js';
@@ -15,10 +18,11 @@ const SWEEP_MS = 1000;
 
 interface EdgeRoom {
   owner: NodeInfo;
-  /** Names of the publishers pushed here (local WHIP participants of this room). */
-  publishers: Set<string>;
   idleSince: number | undefined;
+  syncedAt?: number;
 }
+
+const SYNC_MS = 1000;
 
 export interface EdgeHost {
   state(): Promise<HostState>;
@@ -63,12 +67,7 @@ export class EdgeRooms {
     }
     if (publishers.length === 0) return false;
     this.counters.pushesRequested++;
-    const entry = this.rooms.get(room) ?? { owner, publishers: new Set<string>(), idleSince: undefined };
-    for (const p of publishers) entry.publishers.add(p);
-    entry.owner = owner;
-    entry.idleSince = undefined;
-    this.rooms.set(room, entry);
-    this.timer ??= setInterval(() => void this.sweep(), SWEEP_MS).unref();
+    this.track(room, owner);
     // Every pushed publisher here, with its tracks, before the viewer is answered.
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
@@ -81,30 +80,76 @@ export class EdgeRooms {
     return false;
   }
 
-  /** Stop edge rooms nobody watches any more (5 s without a viewer). */
-  private async sweep(): Promise<void> {
-    if (this.rooms.size === 0) return;
-    let state: HostState;
+  /** A room opened here (a participant placed here, or a push arriving): an edge room when another node holds it. */
+  async roomCreated(room: string): Promise<void> {
+    if (this.rooms.has(room)) return;
     try {
-      state = await this.host.state();
-    } catch {
-      return;
+      const owner = await this.cluster.owner(room);
+      if (owner && !owner.local) this.track(room, owner.node);
+    } catch (err) {
+      this.log.debug({ room, err: (err as Error).message }, 'edge: owner lookup failed');
     }
-    const now = Date.now();
-    for (const [room, entry] of this.rooms) {
-      const viewers = state.peers.filter((p) => p.room === room && !entry.publishers.has(p.name));
-      if (viewers.length > 0) entry.idleSince = undefined;
-      else if (entry.idleSince === undefined) entry.idleSince = now;
-      else if (now - entry.idleSince >= EDGE_IDLE_MS) void this.stop(room, entry);
+  }
+
+  private track(room: string, owner: NodeInfo): void {
+    const entry = this.rooms.get(room) ?? { owner, idleSince: undefined };
+    entry.owner = owner;
+    entry.idleSince = undefined;
+    if (!this.rooms.has(room)) this.log.info({ room, node: owner.id }, 'edge: the room continues here');
+    this.rooms.set(room, entry);
+    this.timer ??= setInterval(() => void this.sweep(), SWEEP_MS).unref();
+  }
+
+  /** Every second: pushes both ways for rooms with someone here; stop those with nobody but pushed publishers for 5 s. */
+  private async sweep(): Promise<void> {
+    if (this.rooms.size === 0 || this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const state = await this.host.state();
+      const now = Date.now();
+      for (const [room, entry] of this.rooms) {
+        const here = state.peers.filter((p) => p.room === room && p.originNode === undefined);
+        if (here.length > 0) {
+          entry.idleSince = undefined;
+          if (now - (entry.syncedAt ?? 0) >= SYNC_MS) {
+            entry.syncedAt = now;
+            await this.sync(
+              room,
+              entry,
+              here.some((p) => p.tracks.length > 0),
+            );
+          }
+        } else if (entry.idleSince === undefined) entry.idleSince = now;
+        else if (now - entry.idleSince >= EDGE_IDLE_MS) void this.stop(room, entry);
+      }
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'edge: sweep failed');
+    } finally {
+      this.sweeping = false;
     }
+  }
+  private sweeping = false;
+
+  /** The room's node pushes its (new) publishers here; this node's publishers go there. */
+  private async sync(room: string, entry: EdgeRoom, publishersHere: boolean): Promise<void> {
+    await this.ask(entry.owner, 'POST', room)
+      .then((r) => r.body?.cancel())
+      .catch(() => undefined);
+    if (!publishersHere) return;
+    const token = await mintRelayToken(await this.cluster.relaySecret(), { sid: 'push', via: this.cluster.id, grant: null });
+    await this.host.control({ op: 'push', room, target: entry.owner.url, targetNode: entry.owner.id, token });
   }
 
   private async stop(room: string, entry: EdgeRoom): Promise<void> {
     if (this.rooms.get(room) !== entry) return;
     this.rooms.delete(room);
-    this.log.info({ room, node: entry.owner.id }, 'edge: no viewer left, pushes stopped');
+    this.log.info({ room, node: entry.owner.id }, 'edge: nobody left here, pushes stopped');
     await this.ask(entry.owner, 'DELETE', room).catch(() => undefined);
-    for (const name of entry.publishers) await this.host.control({ op: 'remove-participant', room, name }).catch(() => undefined);
+    await this.host.control({ op: 'unpush', room, target: entry.owner.url }).catch(() => undefined);
+    const state = await this.host.state().catch(() => undefined);
+    for (const p of state?.peers ?? []) {
+      if (p.room === room && p.originNode !== undefined) await this.host.control({ op: 'remove-participant', room, name: p.name }).catch(() => undefined);
+    }
     if (this.rooms.size === 0) {
       clearInterval(this.timer);
       this.timer = undefined;
