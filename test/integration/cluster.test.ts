@@ -211,7 +211,10 @@ describe('cluster: three nodes on one Redis', () => {
       const got: { type: string; code?: string }[] = [];
       ws.on('message', (d) => got.push(JSON.parse(String(d))));
       const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-      await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
       await waitFor(() => got.some((m) => m.type === 'welcome'), 3000, 'welcome');
       return { ws, got, closed };
     };
