@@ -342,11 +342,15 @@ describe('cluster: a room spread over two nodes by a small --max-participants', 
 
   it('the third participant goes to the second node; everyone sees and receives everyone; leaving is seen across nodes', async () => {
     const [a, b] = nodes as [ClusterNode, ClusterNode];
-    const alice = await new Member(a).publish('spread', 'alice');
+    const alice = new Member(a);
+    alice.client.openDataChannel();
+    await alice.publish('spread', 'alice');
     const bob = await new Member(a).publish('spread', 'bob');
     members.push(alice, bob);
-    // Node a is full once its heartbeat says so (its own count is fresh: it is the node carol comes to).
-    const carol = await new Member(a).publish('spread', 'carol');
+    // Node a is full: carol, joining through it, is placed on node b.
+    const carol = new Member(a);
+    carol.client.openDataChannel();
+    await carol.publish('spread', 'carol');
     members.push(carol);
     const onB = (await b.json<ServerState>('/api/state?scope=node')).peers.filter((p) => p.room === 'spread' && p.originNode === undefined);
     assert.deepEqual(
@@ -364,6 +368,18 @@ describe('cluster: a room spread over two nodes by a small --max-participants', 
       pushesB.map((p) => p.publisher),
       ['carol'],
       'node b sends carol to node a, and nothing back',
+    );
+    // Face metadata crosses too (the pushes carry a facecast data channel).
+    const faces = (frame: number) => JSON.stringify({ type: 'faces', frame, ts: 0, detector: 'test', faces: [{ x: 0.1, y: 0.2, w: 0.3, h: 0.4, score: 0.9 }] });
+    await waitFor(
+      () => {
+        if (alice.client.dataChannel?.readyState === 'open') alice.client.dataChannel.send(faces(1));
+        if (carol.client.dataChannel?.readyState === 'open') carol.client.dataChannel.send(faces(2));
+        const from = (m: Member, who: string) => m.client.dataMessages.some((d) => (d as { from?: string }).from === who);
+        return from(carol, 'alice') && from(alice, 'carol');
+      },
+      10_000,
+      "alice's faces at carol (node b) and carol's at alice (node a)",
     );
     // The cluster-wide directory lists each of them once, on the node that serves them.
     const everyone = (await b.json<ServerState>('/api/state')).peers.filter((p) => p.room === 'spread');

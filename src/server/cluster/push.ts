@@ -5,11 +5,13 @@
  * layer of each video) whose offer is POSTed to the edge's `/whip/ROOM?name=PUBLISHER` with a
  * relay token, so the edge takes it as a local publisher of that name. Keyframe requests (PLI,
  * FIR) from the edge go to the publisher through its InboundTrack; NACKs for the link are
- * answered by werift's sender from its own cache. Runs in the room's worker.
+ * answered by werift's sender from its own cache; face metadata goes on a `facecast` data channel.
+ * Runs in the room's worker.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { MediaStreamTrack, RTCPeerConnection, RtcpPayloadSpecificFeedback, type RtpPacket } from 'werift';
+import { DATA_CHANNEL_LABEL, type FacesUp } from '../../protocol/detections.js';
 import type { Participant } from '../../sfu/participant.js';
 import type { InboundTrack, PacketSink } from '../../sfu/publications/inbound-track.js';
 import { type IceSettings, peerConfig, pinHeaderExtensionIds } from '../../sfu/werift/config.js';
@@ -62,6 +64,7 @@ export class TrackPush extends EventEmitter<{ closed: [] }> {
     const sources = pushedLayers(this.publisher.published.values());
     if (sources.length === 0) throw new Error(`${this.publisher.name} publishes nothing yet`);
     for (const source of sources) this.send(source);
+    this.relayFaces();
     await this.pc.setLocalDescription(await this.pc.createOffer());
     const url = `${this.target}/whip/${encodeURIComponent(this.room)}?name=${encodeURIComponent(this.publisher.name)}`;
     const res = await fetch(url, {
@@ -110,6 +113,21 @@ export class TrackPush extends EventEmitter<{ closed: [] }> {
       source.removeSink(sink);
       unSubscribe();
     });
+  }
+
+  /** Face metadata: the publisher's results go over a `facecast` data channel, as a browser sends them. */
+  private relayFaces(): void {
+    const channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL);
+    const onFaces = (faces: FacesUp) => {
+      if (channel.readyState !== 'open') return;
+      try {
+        channel.send(JSON.stringify(faces));
+      } catch {
+        // closing
+      }
+    };
+    this.publisher.on('faces', onFaces);
+    this.detach.push(() => this.publisher.off('faces', onFaces));
   }
 
   async close(): Promise<void> {
