@@ -614,7 +614,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
   private async pushRequest(req: IncomingMessage): Promise<HttpResponseData> {
     const from = await this.fromClusterNode(req);
     if (!from) return jsonResponse(401, { error: 'cluster nodes only' });
-    let body: { room?: unknown; target?: unknown };
+    let body: { room?: unknown; target?: unknown; members?: { id?: unknown; name?: unknown }[] };
     try {
       const chunks: Buffer[] = [];
       for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
@@ -626,7 +626,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const cluster = this.cluster!;
     const c: ControlOp =
       req.method === 'DELETE'
-        ? { op: 'unpush', room: body.room, target: body.target }
+        ? { op: 'unpush', room: body.room, target: body.target, targetNode: from.via }
         : {
             op: 'push',
             room: body.room,
@@ -635,6 +635,12 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
             token: await mintRelayToken(await cluster.relaySecret(), { sid: 'push', via: cluster.id, grant: null }),
           };
     const { status, body: answer } = await this.host.control(c);
+    // Presence both ways (cascading): the requester's participants here, this room's (and other nodes') back.
+    if (c.op === 'push' && Array.isArray(body.members)) {
+      const members = body.members.filter((m): m is { id: string; name: string } => typeof m?.id === 'string' && typeof m?.name === 'string').slice(0, 10_000);
+      const presence = await this.host.control({ op: 'presence', room: body.room, node: from.via, members });
+      return jsonResponse(status, { ...(answer as object), members: (presence.body as { members?: unknown[] }).members ?? [] });
+    }
     return jsonResponse(status, answer);
   }
 

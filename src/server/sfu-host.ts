@@ -50,8 +50,10 @@ export type ControlOp =
   | { op: 'recording'; verb: RecordingVerb; room: string; name: string }
   /** Cascading: send every publisher of `room` to the edge node `target` (once each; again for new ones). */
   | { op: 'push'; room: string; target: string; targetNode: string; token: string }
-  /** Cascading: stop sending `room` to `target` (its viewers left). */
-  | { op: 'unpush'; room: string; target: string };
+  /** Cascading: stop sending `room` to `target` (its viewers left); `targetNode`'s presence goes too. */
+  | { op: 'unpush'; room: string; target: string; targetNode?: string }
+  /** Cascading: `node`'s participants of `room`; answers this node's and the other nodes' (a star through the room's node). */
+  | { op: 'presence'; room: string; node: string; members: { id: string; name: string }[] };
 /** `status`: HTTP-like (200 done, 404 no such room or participant, 409 recording off ...). */
 export type ControlResult = { status: number; body: unknown };
 
@@ -118,6 +120,7 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
   async control(c: ControlOp): Promise<ControlResult> {
     if (c.op === 'recording') return recordingControl(this.rooms, this.recordings, this.log, c.verb, c.room, c.name);
     if (c.op === 'push' || c.op === 'unpush') return this.pushControl(c);
+    if (c.op === 'presence') return this.presenceControl(c);
     const room = this.rooms.get(c.room);
     if (!room) return { status: 404, body: { error: `no room "${c.room}"` } };
     if (c.op === 'close-room') {
@@ -134,6 +137,7 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
   private async pushControl(c: Extract<ControlOp, { op: 'push' | 'unpush' }>): Promise<ControlResult> {
     const prefix = `${c.room}|${c.target}|`;
     if (c.op === 'unpush') {
+      if (c.targetNode) this.dropPresence(c.room, c.targetNode);
       const ending = [...this.pushes].filter(([k]) => k.startsWith(prefix));
       await Promise.all(ending.map(([, push]) => push.close()));
       return { status: 200, body: { stopped: ending.length } };
@@ -163,6 +167,36 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
     return { status: failed.length && !pushed.length ? 502 : 200, body: { publishers: pushed, failed } };
   }
 
+  /** Cascading presence: when each node last announced its participants of each room (`room|node`). */
+  private readonly presenceAt = new Map<string, number>();
+  private presenceTimer: NodeJS.Timeout | undefined;
+
+  private presenceControl(c: Extract<ControlOp, { op: 'presence' }>): ControlResult {
+    const room = this.rooms.get(c.room);
+    if (!room) return { status: 200, body: { members: [] } };
+    room.setRemote(c.node, c.members);
+    this.presenceAt.set(`${c.room}|${c.node}`, Date.now());
+    // A node that stops announcing (killed, cut off) is forgotten after 5 s.
+    this.presenceTimer ??= setInterval(() => {
+      const now = Date.now();
+      for (const [key, at] of this.presenceAt) {
+        if (now - at < 5000) continue;
+        const [r, node] = key.split('|') as [string, string];
+        this.dropPresence(r, node);
+      }
+      if (this.presenceAt.size === 0) {
+        clearInterval(this.presenceTimer);
+        this.presenceTimer = undefined;
+      }
+    }, 1000).unref();
+    return { status: 200, body: { members: [...room.localMembers, ...room.remoteMembers(c.node)] } };
+  }
+
+  private dropPresence(room: string, node: string): void {
+    this.presenceAt.delete(`${room}|${node}`);
+    this.rooms.get(room)?.setRemote(node, []);
+  }
+
   state(): HostState {
     return {
       rooms: this.rooms.list.map((r) => ({ name: r.name, participants: r.participants.map((p) => p.id) })),
@@ -183,6 +217,7 @@ export class SfuHost extends EventEmitter<{ event: [HostEvent] }> {
 
   /** End every call (shutdown). Signaling sockets are the caller's to close first. */
   async close(): Promise<void> {
+    clearInterval(this.presenceTimer);
     // Recordings are finalized while their publishers are still there (durations, cues written).
     await this.recordings?.closeAll();
     await Promise.all([...this.pushes.values()].map((p) => p.close()));

@@ -62,6 +62,13 @@ export class Room extends EventEmitter<RoomEvents> {
   /** Track keys each member publishes, by participant id. */
   private readonly keysOf = new Map<string, Map<InboundTrack, string>>();
   private readonly departures = new Set<NodeJS.Timeout>();
+  /**
+   * Cascading (a room spanning cluster nodes): the participants of this room on other nodes,
+   * by node, as those nodes announce them. They are the room's members to every client here;
+   * the publishers among them also arrive as pushed participants (originNode set), which carry
+   * their media but are never announced themselves.
+   */
+  private readonly remote = new Map<string, Map<string, ParticipantRef>>();
 
   constructor(
     readonly name: string,
@@ -81,6 +88,26 @@ export class Room extends EventEmitter<RoomEvents> {
     return [...this.members.values()];
   }
 
+  /** This node's own participants (not the pushed copies of other nodes' publishers). */
+  get localMembers(): ParticipantRef[] {
+    return this.participants.filter((p) => p.originNode === undefined).map(info);
+  }
+
+  /** The participants announced by other nodes, except `but`'s (cascading presence). */
+  remoteMembers(but?: string): ParticipantRef[] {
+    return [...this.remote].filter(([node]) => node !== but).flatMap(([, m]) => [...m.values()]);
+  }
+
+  /** `node` says these are its participants of this room: joins and leaves for the clients here. */
+  setRemote(node: string, members: readonly ParticipantRef[]): void {
+    const prev = this.remote.get(node) ?? new Map<string, ParticipantRef>();
+    const next = new Map(members.map((m) => [m.id, { id: m.id, name: m.name }]));
+    if (next.size > 0) this.remote.set(node, next);
+    else this.remote.delete(node);
+    for (const [id, m] of prev) if (!next.has(id)) this.emit('participant-left', m);
+    for (const [id, m] of next) if (!prev.has(id)) this.emit('participant-joined', m);
+  }
+
   /**
    * Add a participant under `opts.name` (else its own); a live member with the same name is replaced.
    * Returns the others already there.
@@ -89,7 +116,7 @@ export class Room extends EventEmitter<RoomEvents> {
     const name = opts.name ?? p.name;
     const twin = [...this.members.values()].find((m) => m.name === name);
     // A publisher pushed from another node of the cluster (p.originNode) is already counted there.
-    if (!twin && p.originNode === undefined && this.members.size >= this.limits.maxRoomSize) {
+    if (!twin && p.originNode === undefined && this.localMembers.length >= this.limits.maxRoomSize) {
       throw new SfuError('room-full', `room "${this.name}" is full (${this.limits.maxRoomSize} participants)`);
     }
     p.joined(this.name, opts.name, opts.echo ?? false);
@@ -98,7 +125,8 @@ export class Room extends EventEmitter<RoomEvents> {
     if (twin) void twin.close('replaced by a new connection with the same name');
 
     const others = this.participants.filter((m) => m !== p && m !== twin);
-    if (!twin) this.emit('participant-joined', info(p));
+    // A pushed publisher is announced by its own node (setRemote), not here.
+    if (!twin && p.originNode === undefined) this.emit('participant-joined', info(p));
 
     for (const other of others) {
       for (const [track, key] of this.keysOf.get(other.id) ?? []) p.subscribe(track, other.name, key);
@@ -111,7 +139,7 @@ export class Room extends EventEmitter<RoomEvents> {
       for (const m of this.members.values()) if (m !== p || p.echo) m.sendFaces(message);
     });
     p.once('closed', () => this.leave(p));
-    return others.map(info);
+    return [...others.filter((o) => o.originNode === undefined).map(info), ...this.remoteMembers()];
   }
 
   /** Turn a member's own echo on or off. */
@@ -168,7 +196,7 @@ export class Room extends EventEmitter<RoomEvents> {
           if (fwd && (fwd.currentSource.isClosed || !back)) member.unsubscribe(key);
         }
       }
-      if (!back) this.emit('participant-left', info(p));
+      if (!back && p.originNode === undefined) this.emit('participant-left', info(p));
       if (this.members.size === 0) this.onEmpty(this);
     }, this.limits.reconnectGraceMs);
     timer.unref();
@@ -209,7 +237,9 @@ export class Rooms extends EventEmitter<RoomsEvents> {
   /** Put `p` in `roomName` (made on first join); returns the room and the others already there. */
   join(p: Participant, roomName: string, opts: { name?: string; echo?: boolean } = {}): { room: Room; others: ParticipantRef[] } {
     if (p.room !== null) throw new SfuError('already-joined', `already in room "${p.room}"`);
-    if (p.originNode === undefined && this.participantCount >= this.limits.maxParticipants) {
+    // Publishers pushed from other cluster nodes do not take the places of this node's participants.
+    const counted = this.list.reduce((n, r) => n + r.participants.filter((m) => m.originNode === undefined).length, 0);
+    if (p.originNode === undefined && counted >= this.limits.maxParticipants) {
       throw new SfuError('server-full', `the server is full (${this.limits.maxParticipants} participants)`);
     }
     let room = this.rooms.get(roomName);

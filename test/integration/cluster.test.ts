@@ -384,6 +384,16 @@ describe('cluster: a room spread over two nodes by a small --max-participants', 
     // The cluster-wide directory lists each of them once, on the node that serves them.
     const everyone = (await b.json<ServerState>('/api/state')).peers.filter((p) => p.room === 'spread');
     assert.deepEqual(everyone.map((p) => `${p.name}@${p.node === a.id ? 'a' : p.node === b.id ? 'b' : p.node}`).sort(), ['alice@a', 'bob@a', 'carol@b']);
+    // A participant that publishes nothing is one of the room too, on the other node.
+    const dave = await new Member(b).watch('spread', 'dave');
+    members.push(dave);
+    await waitFor(() => alice.joinedNames().includes('dave') && dave.joinedNames().includes('alice'), 5000, 'alice (node a) and dave (node b, subscribing only) see each other');
+    await waitFor(() => ssrcsWithVideo(dave) >= 3, 15_000, 'dave receives all three videos');
+    const announced = (m: Member, who: string) => m.client.messages.filter((x) => x.type === 'participant-joined' && x.participant.name === who).length;
+    assert.equal(announced(alice, 'carol'), 1, 'carol announced once to alice (her presence, not also her pushed copy)');
+    assert.equal(announced(carol, 'alice') + (carol.client.messages.some((x) => x.type === 'joined' && x.participants.some((p) => p.name === 'alice')) ? 1 : 0), 1);
+    await dave.close();
+    await alice.client.nextMessage((m) => m.type === 'participant-left' && m.participant.name === 'dave', 8000, 0);
     await carol.close();
     await alice.client.nextMessage((m) => m.type === 'participant-left' && m.participant.name === 'carol', 8000, 0);
     await waitFor(async () => ((await a.json<ServerState>('/api/state?scope=node')).pushes ?? []).length === 0, 15_000, 'node a stops pushing to node b');

@@ -20,6 +20,8 @@ interface EdgeRoom {
   owner: NodeInfo;
   idleSince: number | undefined;
   syncedAt?: number;
+  /** Participants announced to the room's node at the last sync. */
+  announced?: number;
 }
 
 const SYNC_MS = 1000;
@@ -116,11 +118,15 @@ export class EdgeRooms {
             await this.sync(
               room,
               entry,
+              here.map((p) => ({ id: p.id, name: p.name })),
               here.some((p) => p.tracks.length > 0),
             );
           }
-        } else if (entry.idleSince === undefined) entry.idleSince = now;
-        else if (now - entry.idleSince >= EDGE_IDLE_MS) void this.stop(room, entry);
+        } else if (entry.idleSince === undefined) {
+          entry.idleSince = now;
+          // The last one here left: the room's node hears it now, not when the pushes stop.
+          if (entry.announced) await this.sync(room, entry, [], false);
+        } else if (now - entry.idleSince >= EDGE_IDLE_MS) void this.stop(room, entry);
       }
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'edge: sweep failed');
@@ -130,11 +136,19 @@ export class EdgeRooms {
   }
   private sweeping = false;
 
-  /** The room's node pushes its (new) publishers here; this node's publishers go there. */
-  private async sync(room: string, entry: EdgeRoom, publishersHere: boolean): Promise<void> {
-    await this.ask(entry.owner, 'POST', room)
-      .then((r) => r.body?.cancel())
-      .catch(() => undefined);
+  /**
+   * The room's node pushes its (new) publishers here, and learns who is here; its answer says who
+   * is there (and on its other edges); this node's publishers go there.
+   */
+  private async sync(room: string, entry: EdgeRoom, members: { id: string; name: string }[], publishersHere: boolean): Promise<void> {
+    entry.announced = members.length;
+    try {
+      const res = await this.ask(entry.owner, 'POST', room, members);
+      const answer = (await res.json()) as { members?: { id: string; name: string }[] };
+      if (Array.isArray(answer.members)) await this.host.control({ op: 'presence', room, node: entry.owner.id, members: answer.members });
+    } catch (err) {
+      this.log.debug({ room, err: (err as Error).message }, 'edge: sync with the room’s node failed');
+    }
     if (!publishersHere) return;
     const token = await mintRelayToken(await this.cluster.relaySecret(), { sid: 'push', via: this.cluster.id, grant: null });
     await this.host.control({ op: 'push', room, target: entry.owner.url, targetNode: entry.owner.id, token });
@@ -156,12 +170,12 @@ export class EdgeRooms {
     }
   }
 
-  private async ask(owner: NodeInfo, method: 'POST' | 'DELETE', room: string): Promise<Response> {
+  private async ask(owner: NodeInfo, method: 'POST' | 'DELETE', room: string, members?: { id: string; name: string }[]): Promise<Response> {
     const token = await mintRelayToken(await this.cluster.relaySecret(), { sid: 'edge', via: this.cluster.id, grant: null });
     return fetch(`${owner.url}/cluster/push`, {
       method,
       headers: { 'content-type': 'application/json', [RELAY_HEADER]: token },
-      body: JSON.stringify({ room, target: this.cluster.url }),
+      body: JSON.stringify({ room, target: this.cluster.url, ...(members ? { members } : {}) }),
       signal: AbortSignal.timeout(12_000),
     });
   }
