@@ -24,10 +24,9 @@ import { installIceGuard } from '../sfu/werift/ice-guard.js';
 import type { Participant } from '../sfu/participant.js';
 import type { RecordingStatus } from '../sfu/recording/recorder.js';
 import { type Admission, type Authorize, admit, type Grant } from './auth.js';
-import { Cluster, type NodeInfo, type Placement } from './cluster/cluster.js';
-import { liveRecords, mergeClusterState } from './cluster/directory.js';
-import { EdgeRooms } from './cluster/edge.js';
-import { mintRelayToken, RELAY_HEADER, type RelayClaims, relaySocket, verifyRelayToken } from './cluster/relay.js';
+import type { Cluster, NodeInfo } from './cluster/cluster.js';
+import { ClusterFront } from './cluster/front.js';
+import { RELAY_HEADER } from './cluster/relay.js';
 
 export type { Authorize, AuthorizeRequest, AuthorizeResult } from './auth.js';
 import { ConfigError, resolveSettings, type FacecastSettings, type ServerConfig } from './config.js';
@@ -35,7 +34,7 @@ import { type HttpRequestData, type HttpResponseData, jsonResponse, textResponse
 import { DEFAULT_MAX_MESSAGE_RATE } from './rate-limit.js';
 import { ensureRecordDir } from './recording-api.js';
 import { LocalRoomHost, type RoomHost } from './room-host.js';
-import { contentSecurityPolicy, hardenServer, originAllowed, SECURITY_HEADERS } from './server.js';
+import { hardenServer, originAllowed, SECURITY_HEADERS } from './server.js';
 import type { ControlOp, FacecastEventMap, HostState } from './sfu-host.js';
 import { guardSocket } from './socket-guard.js';
 import { defaultMounts, serveStatic, type Mount } from './static.js';
@@ -120,11 +119,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const workers = config.workers ?? 0;
     this.host = workers > 0 ? new WorkerPool(config, workers, this.log) : new LocalRoomHost(config, this.log);
     this.host.on('event', (e) => {
-      if (e.name === 'room-created') {
-        this.cluster?.roomOpened(e.data.room);
-        if (!e.data.room.startsWith('~')) void this.edges?.roomCreated(e.data.room);
-      }
-      if (e.name === 'room-closed') this.cluster?.roomClosed(e.data.room);
+      this.front?.onHostEvent(e);
       (this.emit as (name: string, data: unknown) => boolean)(e.name, e.data);
     });
     this.started = this.host.ready();
@@ -133,19 +128,18 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     // Pings are answered by guardSocket (socket-guard.ts), at a bounded rate.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_MESSAGE_BYTES, autoPong: false });
     this.wss.on('error', (err) => this.log.warn({ err }, 'WebSocket server error'));
+    // A cluster node (--redis): what it does differently is all in cluster/front.ts.
     const capacity = (config.limits?.maxParticipants ?? 200) * Math.max(1, workers);
-    this.cluster = config.cluster ? new Cluster(config.cluster.redisUrl, this.log, () => this.host.state(), capacity) : undefined;
-    this.edges = this.cluster ? new EdgeRooms(this.cluster, this.host, this.log) : undefined;
+    this.front = config.cluster ? new ClusterFront(config.cluster.redisUrl, capacity, { host: this.host, log: this.log, isClosing: () => this.closing !== undefined }) : undefined;
   }
 
   /** Register in the cluster once this node's URL is known (listen() or attach()); once. */
   private joinCluster(url: string | undefined): Promise<void> | undefined {
-    if (!this.cluster || this.clusterStarted) return this.clusterStarted;
+    if (!this.front) return undefined;
+    if (this.front.ready) return this.front.ready;
     const nodeUrl = this.config.cluster?.nodeUrl ?? url;
     if (!nodeUrl) throw new ConfigError('attach() with --redis needs nodeUrl (--node-url): how other nodes reach this one');
-    this.clusterStarted = this.cluster.start(nodeUrl);
-    this.clusterStarted.catch(() => undefined);
-    return this.clusterStarted;
+    return this.front.join(nodeUrl);
   }
 
   /** Resolves once rooms can be served (room workers started); rejects if they cannot start. */
@@ -153,13 +147,13 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     return this.started;
   }
 
-  /** With --redis: this node's part in the cluster (registry, placement). */
-  readonly cluster: Cluster | undefined;
-  private clusterStarted: Promise<void> | undefined;
-  /** Cascading (with --redis): rooms of other nodes whose WHEP viewers are served here. */
-  private readonly edges: EdgeRooms | undefined;
-  /** Relayed signaling sockets to other nodes (with --redis). */
-  private readonly relays = new Set<WebSocket>();
+  /** With --redis: this node's part in the cluster (relay, routing, cascading; cluster/front.ts). */
+  private readonly front: ClusterFront | undefined;
+
+  /** With --redis: the cluster registry and room placement. */
+  get cluster(): Cluster | undefined {
+    return this.front?.cluster;
+  }
 
   /** The room workers (`workers` > 0), for tests and diagnostics. */
   get workers(): WorkerPool | undefined {
@@ -219,22 +213,13 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
   async state(opts: { scope?: 'cluster' | 'node' } = {}): Promise<ServerState> {
     await this.started;
     const local: ServerState = { uptimeMs: Date.now() - this.startedAt, ...(await this.host.state()) };
-    if (!this.cluster || !this.clusterStarted || opts.scope === 'node') return local;
-    await this.clusterStarted;
-    try {
-      return mergeClusterState(local, this.cluster.id, await liveRecords(this.cluster.id, await this.cluster.records()));
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, '/api/state: the cluster directory is unavailable; this node only');
-      return { ...mergeClusterState(local, this.cluster.id, []) };
-    }
+    return this.front && opts.scope !== 'node' ? this.front.state(local) : local;
   }
 
-  /** With --redis: the live nodes and their load (/api/nodes); without: this node alone. */
+  /** With --redis: the live nodes and their load (/api/nodes); without: none. */
   async nodes(): Promise<NodeInfo[]> {
     await this.started;
-    if (!this.cluster || !this.clusterStarted) return [];
-    await this.clusterStarted;
-    return this.cluster.nodes();
+    return this.front?.nodes() ?? [];
   }
 
   /** Every room with its participants and their published tracks. */
@@ -294,17 +279,16 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       ws.close(1001, 'server shutting down');
     }
     await this.started.catch(() => undefined);
-    for (const up of this.relays) up.close(1001, 'server shutting down');
-    await this.edges?.close();
+    await this.front?.closeRelays();
     // The rooms held here, before the calls end: their claims go with this node.
-    const held = this.cluster
+    const held = this.front
       ? await this.host.state().then(
           (s) => s.rooms.map((r) => r.name),
           () => [],
         )
       : [];
     await this.host.close();
-    await this.cluster?.close(held);
+    await this.front?.close(held);
     // Sockets whose close handshake has not finished by now are cut.
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
@@ -381,12 +365,12 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     reqId: string,
   ): Promise<void> {
     const send = (r: HttpResponseData) => {
-      for (const [k, v] of Object.entries(this.securityHeaders())) res.setHeader(k, v);
+      for (const [k, v] of Object.entries(this.front?.securityHeaders() ?? SECURITY_HEADERS)) res.setHeader(k, v);
       res.setHeader('x-request-id', reqId);
       res.writeHead(r.status, r.headers).end(req.method === 'HEAD' ? undefined : r.body);
     };
     if (HTTP_ROUTE.test(path)) return send(await this.roomRequest(req, path, prefix));
-    if (path === '/cluster/push' && (req.method === 'POST' || req.method === 'DELETE')) return send(await this.pushRequest(req));
+    if (this.front && path === '/cluster/push' && (req.method === 'POST' || req.method === 'DELETE')) return send(await this.front.pushRequest(req));
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(textResponse(405, 'method not allowed', { allow: 'GET, HEAD' }));
     if (path === '/healthz') return send(jsonResponse(200, { ok: true }));
     if (path === '/api/state') {
@@ -394,20 +378,20 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       return send(jsonResponse(200, await this.state({ scope })));
     }
     if (path === '/api/nodes') {
-      if (!this.cluster) return send(jsonResponse(404, { error: 'not a cluster node (start with --redis URL)' }));
-      return send(jsonResponse(200, { node: this.cluster.id, nodes: await this.nodes() }));
+      if (!this.front) return send(jsonResponse(404, { error: 'not a cluster node (start with --redis URL)' }));
+      return send(jsonResponse(200, { node: this.front.cluster.id, nodes: await this.nodes() }));
     }
     if (path === '/metrics') {
       await this.started;
       const { contentType, text } = await this.host.metrics();
-      return send({ status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' }, body: text + this.clusterMetrics() });
+      return send({ status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' }, body: text + (this.front?.metrics() ?? '') });
     }
     if (app) {
       const page = /^\/(room|watch)\/([^/]*)\/?$/.exec(path);
       // /room/NAME serves the room app, /watch/NAME the WHEP player; the name is checked here too.
       if (page && !/^[A-Za-z0-9_-]{1,64}$/.test(page[2]!)) return send(textResponse(400, 'room names are 1-64 letters, digits, "_" or "-"'));
       if (page) req.url = `/${page[1]}.html`;
-      for (const [k, v] of Object.entries(this.securityHeaders())) res.setHeader(k, v);
+      for (const [k, v] of Object.entries(this.front?.securityHeaders() ?? SECURITY_HEADERS)) res.setHeader(k, v);
       res.setHeader('x-request-id', reqId);
       if (await serveStatic(req, res, this.mounts)) return;
     }
@@ -444,7 +428,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const kind = m?.[1];
     // Another node of the cluster: a push of a publisher to this node (push.ts), or its DELETE.
     delete data.headers[ORIGIN_NODE_HEADER]; // only ever set here
-    const fromNode = await this.fromClusterNode(req);
+    const fromNode = await this.front?.fromNode(req);
     if (fromNode && room !== undefined && kind === 'whip') return this.host.http({ ...data, headers: { ...data.headers, [ORIGIN_NODE_HEADER]: fromNode.via } }, undefined, room);
     if (req.method === 'POST' && (kind === 'whip' || kind === 'whep')) {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
@@ -453,21 +437,9 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       grant = verdict.grant;
     }
     await this.started;
-    // (Not a CORS preflight: browsers refuse a redirected one; any node answers it.)
-    // (An edge room here: its WHEP sessions are this node's.)
-    const local = room === undefined || req.method === 'OPTIONS' || (req.method !== 'POST' && this.edges?.has(room) === true);
-    const elsewhere = local ? undefined : await this.ownerElsewhere(room!, req.method === 'POST' && (kind === 'whip' || kind === 'whep'));
-    // WHEP for a room held elsewhere: served here, from the publishers' tracks pushed once to this node (cascading).
-    if (elsewhere && kind === 'whep' && req.method === 'POST' && (await this.edges?.serve(room!, elsewhere))) return this.host.http(data, grant, room);
-    if (elsewhere) {
-      // WHIP/WHEP (and the recording API) for a room on another node: 307 there (RFC 9725 allows it; the body is re-sent).
-      this.cluster!.counters.redirects++;
-      return {
-        status: 307,
-        headers: { location: elsewhere.url + data.url, 'access-control-allow-origin': '*', 'access-control-expose-headers': 'location' },
-        body: new Uint8Array(),
-      };
-    }
+    // A cluster node: here, or a 307 to the room's node.
+    const routed = this.front && room !== undefined ? await this.front.routeRoomRequest(data, kind, room) : 'here';
+    if (routed !== 'here') return routed;
     const res = await this.host.http(data, grant, room);
     const location = res.headers.location;
     if (prefix && typeof location === 'string' && location.startsWith('/')) res.headers.location = prefix + location;
@@ -481,14 +453,14 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     socket.on('error', (err: Error & { code?: string }) => log.debug({ req: reqId, err: err.message, code: err.code }, 'socket error before the WebSocket opened'));
     if (this.closing) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
     // In a cluster, a page served by any node (alive or since gone) may connect here: the client reconnects to any node.
-    if (!originAllowed(req, [...(this.config.allowedOrigins ?? []), ...(this.cluster?.knownOrigins() ?? [])])) {
+    if (!originAllowed(req, [...(this.config.allowedOrigins ?? []), ...(this.front?.allowedOrigins() ?? [])])) {
       // A page on another site must not drive this server with its visitor's browser.
       log.warn({ origin: req.headers.origin }, 'WebSocket from a foreign origin refused');
       socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\norigin not allowed (see --allow-origin)\n');
       return;
     }
     const relayToken = req.headers[RELAY_HEADER];
-    if (this.cluster && typeof relayToken === 'string') return this.acceptRelay(req, socket, head, reqId, relayToken);
+    if (this.front && typeof relayToken === 'string') return this.acceptRelay(this.front, req, socket, head, reqId, relayToken);
     const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
     void admit(this.admission, { kind: 'websocket', req }, token).then(async (verdict) => {
       if (!verdict.ok) {
@@ -515,7 +487,7 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
     const plog = this.log.child({ req: reqId, peer: id, ...(relayed ? { via: relayed.via } : {}) });
     plog.info(relayed ? 'peer connected through another node' : 'peer connected');
     guardSocket(ws, plog, { maxPingRate: this.config.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE, firstMessageMs: this.config.iceTimeoutS * 1000 });
-    const nodes = this.cluster && this.cluster.liveUrls.length > 0 ? { nodes: this.cluster.liveUrls.slice(0, 64) } : {};
+    const nodes = this.front?.welcomeNodes() ?? {};
     if (!relayed) ws.send(JSON.stringify({ type: 'welcome', peerId: id, iceServers: this.config.ice.iceServers, ...nodes }));
     ws.once('message', (data: Buffer, binary: boolean) => {
       if (this.closing) return;
@@ -524,70 +496,15 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       const room = parsed.ok && parsed.message.type === 'join' ? parsed.message.room : undefined;
       const start = { id, grant, first: { data, parsed } };
       // Not a cluster, the echo page (no join) or already relayed here: this node serves it.
-      if (!this.cluster || room === undefined || relayed) return this.host.openSession(ws, start, room, plog, reqId);
-      void this.placeSession(ws, start, { data, binary }, room, plog, reqId);
+      if (!this.front || room === undefined || relayed) return this.host.openSession(ws, start, room, plog, reqId);
+      void this.front.placeSession(ws, start, { data, binary }, room, plog, () => this.host.openSession(ws, start, room, plog, reqId));
     });
-  }
-
-  /** A join with --redis: served here if the room is (or is placed) here, else relayed to the room's node. */
-  private async placeSession(
-    ws: WebSocket,
-    start: { id: string; grant: Grant | undefined; first: { data: Buffer; parsed: ReturnType<typeof parseClientMessage> } },
-    first: { data: Buffer; binary: boolean },
-    room: string,
-    log: Logger,
-    reqId: string,
-  ): Promise<void> {
-    const cluster = this.cluster!;
-    const pending = [first];
-    const hold = (data: Buffer, binary: boolean) => pending.push({ data, binary });
-    ws.on('message', hold);
-    let placement: Placement | undefined;
-    let token = '';
-    try {
-      await this.clusterStarted;
-      placement = await cluster.placeParticipant(room);
-      if (!placement.local) token = await mintRelayToken(await cluster.relaySecret(), { sid: start.id, via: cluster.id, grant: start.grant ?? null });
-    } catch (err) {
-      // Redis unreachable: the room is served here rather than not at all (it may exist twice until Redis is back).
-      log.warn({ err: (err as Error).message, room }, 'room placement failed: serving the room on this node');
-      placement = undefined;
-    }
-    ws.off('message', hold);
-    if (ws.readyState !== ws.OPEN || this.closing) return;
-    if (!placement || placement.local) {
-      this.host.openSession(ws, start, room, log, reqId);
-      for (const m of pending.slice(1)) ws.emit('message', m.data, m.binary);
-      return;
-    }
-    const node = placement.node;
-    cluster.counters.relayedSessions++;
-    log.info({ room, node: node.id }, 'signaling relayed to the room’s node');
-    const up = relaySocket(ws, {
-      nodeUrl: node.url,
-      token,
-      pending,
-      log,
-      onUnreachable: (err) => {
-        cluster.counters.relayFailures++;
-        log.warn({ room, node: node.id, err: err.message }, 'the room’s node is unreachable');
-        void cluster.releaseIfHeldBy(room, node.id).catch(() => undefined);
-        if (ws.readyState !== ws.OPEN) return;
-        ws.send(JSON.stringify({ type: 'error', code: 'node-unavailable', message: `the node holding room "${room}" is unreachable; reconnect to try again` }));
-        ws.close(1013, 'room node unreachable');
-      },
-      onEnd: () => this.relays.delete(up),
-    });
-    this.relays.add(up);
   }
 
   /** `/ws` from another node, for a room on this one: its token instead of the client's admission. */
-  private acceptRelay(req: IncomingMessage, socket: Duplex, head: Buffer, reqId: string, token: string): void {
-    const cluster = this.cluster!;
+  private acceptRelay(front: ClusterFront, req: IncomingMessage, socket: Duplex, head: Buffer, reqId: string, token: string): void {
     void (async () => {
-      let claims = await verifyRelayToken(await cluster.relaySecret().catch(() => ''), token);
-      // The secret may have been made again (a Redis restart): read it once more.
-      claims ??= await verifyRelayToken(await cluster.relaySecret(true).catch(() => ''), token);
+      const claims = await front.verifyRelay(token);
       if (!claims) {
         this.log.warn({ req: reqId }, 'relayed WebSocket with a bad token refused');
         return void socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nbad relay token\n');
@@ -600,86 +517,6 @@ export class Facecast extends EventEmitter<FacecastEventMap> {
       const relayed = { id: claims.sid, via: claims.via };
       this.wss.handleUpgrade(req, socket as Socket, head, (ws) => this.accept(ws, reqId, claims.grant ?? undefined, relayed));
     })();
-  }
-
-  /** A request another node of the cluster made (its relay token in the header): the token's claims. */
-  private async fromClusterNode(req: IncomingMessage): Promise<RelayClaims | undefined> {
-    const token = req.headers[RELAY_HEADER];
-    if (!this.cluster || typeof token !== 'string') return undefined;
-    const secret = await this.cluster.relaySecret().catch(() => '');
-    return (await verifyRelayToken(secret, token)) ?? (await verifyRelayToken(await this.cluster.relaySecret(true).catch(() => ''), token));
-  }
-
-  /** `POST/DELETE /cluster/push {room, target}` from an edge node: start or stop pushing the room's publishers there. */
-  private async pushRequest(req: IncomingMessage): Promise<HttpResponseData> {
-    const from = await this.fromClusterNode(req);
-    if (!from) return jsonResponse(401, { error: 'cluster nodes only' });
-    let body: { room?: unknown; target?: unknown; members?: { id?: unknown; name?: unknown }[] };
-    try {
-      const chunks: Buffer[] = [];
-      for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
-    } catch {
-      return jsonResponse(400, { error: 'body: JSON {room, target}' });
-    }
-    if (typeof body.room !== 'string' || typeof body.target !== 'string' || !/^https?:\/\//.test(body.target)) return jsonResponse(400, { error: 'body: JSON {room, target}' });
-    const cluster = this.cluster!;
-    const c: ControlOp =
-      req.method === 'DELETE'
-        ? { op: 'unpush', room: body.room, target: body.target, targetNode: from.via }
-        : {
-            op: 'push',
-            room: body.room,
-            target: body.target,
-            targetNode: from.via,
-            token: await mintRelayToken(await cluster.relaySecret(), { sid: 'push', via: cluster.id, grant: null }),
-          };
-    const { status, body: answer } = await this.host.control(c);
-    // Presence both ways (cascading): the requester's participants here, this room's (and other nodes') back.
-    if (c.op === 'push' && Array.isArray(body.members)) {
-      const members = body.members.filter((m): m is { id: string; name: string } => typeof m?.id === 'string' && typeof m?.name === 'string').slice(0, 10_000);
-      const presence = await this.host.control({ op: 'presence', room: body.room, node: from.via, members });
-      return jsonResponse(status, { ...(answer as object), members: (presence.body as { members?: unknown[] }).members ?? [] });
-    }
-    return jsonResponse(status, answer);
-  }
-
-  /** The node holding `room` when it is not this one (`claim`: place the room if nobody holds it). */
-  private async ownerElsewhere(room: string, claim: boolean): Promise<NodeInfo | undefined> {
-    if (!this.cluster || !this.clusterStarted) return undefined;
-    try {
-      await this.clusterStarted;
-      const placement = claim ? await this.cluster.place(room) : await this.cluster.owner(room);
-      return placement && !placement.local ? placement.node : undefined;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, room }, 'room placement failed: serving the request on this node');
-      return undefined;
-    }
-  }
-
-  /** The pages' headers; in a cluster the pages may also connect to the other nodes (the client reconnects to any). */
-  private securityHeaders(): Record<string, string> {
-    if (!this.cluster) return SECURITY_HEADERS;
-    const others = this.cluster.liveOrigins().filter((o) => o !== new URL(this.cluster!.url || 'http://x').origin);
-    return { ...SECURITY_HEADERS, 'content-security-policy': contentSecurityPolicy(others) };
-  }
-
-  /** Relay counters for /metrics (Prometheus text), with --redis. */
-  private clusterMetrics(): string {
-    const c = this.cluster;
-    if (!c) return '';
-    const lines: string[] = [];
-    const metric = (name: string, type: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
-    metric('facecast_cluster_relayed_sessions_total', 'counter', 'Signaling sessions relayed to the node holding their room.', c.counters.relayedSessions);
-    metric('facecast_cluster_relays_active', 'gauge', 'Signaling sessions being relayed to other nodes now.', this.relays.size);
-    metric('facecast_cluster_relay_failures_total', 'counter', 'Relays whose node could not be reached.', c.counters.relayFailures);
-    metric('facecast_cluster_redirects_total', 'counter', 'WHIP/WHEP and API requests answered 307 to the room’s node.', c.counters.redirects);
-    metric('facecast_cluster_redis_errors_total', 'counter', 'Redis connection and command errors.', c.counters.redisErrors);
-    metric('facecast_cluster_nodes', 'gauge', 'Live nodes at the last heartbeat of this one.', c.liveNodes);
-    metric('facecast_cluster_edge_rooms', 'gauge', 'Rooms of other nodes whose WHEP viewers this node serves from pushed tracks.', this.edges?.size ?? 0);
-    metric('facecast_cluster_pushes_requested_total', 'counter', 'Pushes this node asked of rooms’ nodes for its WHEP viewers.', this.edges?.counters.pushesRequested ?? 0);
-    metric('facecast_cluster_push_failures_total', 'counter', 'Pushes asked that failed (the viewer was redirected instead).', this.edges?.counters.pushFailures ?? 0);
-    return `${lines.join('\n')}\n`;
   }
 }
 

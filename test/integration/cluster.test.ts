@@ -254,8 +254,16 @@ describe('cluster: three nodes on one Redis', () => {
     closers.push(() => echo.close());
     await echo.connect();
     const source = new Vp8Source({ keyframeEvery: 10 });
-    for (let i = 0; i < 30; i++) for (const p of source.nextFrame()) echo.sendRtp(p);
-    await waitFor(() => echo.received.length > 10, 5000, 'the echo from node 3');
+    // Frames until the echo comes (its m-line is the server's re-offer, after the first exchange).
+    let sent = 0;
+    const frames = setInterval(() => {
+      if (sent++ < 300) for (const p of source.nextFrame()) echo.sendRtp(p);
+    }, 33);
+    try {
+      await waitFor(() => echo.received.length > 10, 8000, 'the echo from node 3');
+    } finally {
+      clearInterval(frames);
+    }
     const here = (await n3().json<ServerState>('/api/state?scope=node')).peers;
     assert.ok(
       here.some((p) => p.id === echo.peerId && p.echo),
