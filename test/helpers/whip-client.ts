@@ -46,6 +46,26 @@ export interface Created {
   headers: Headers;
 }
 
+/** POST the offer (following a 307), expect 201, apply the answer. */
+async function exchange(pc: RTCPeerConnection, url: string, offer: string, what: 'WHIP' | 'WHEP'): Promise<Created> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
+  const answer = await res.text();
+  assert.equal(res.status, 201, `${what} POST: ${answer}`);
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  return {
+    status: res.status,
+    origin: new URL(res.url).origin,
+    location: new URL(res.headers.get('location')!, res.url).pathname,
+    etag: res.headers.get('etag')!,
+    answer,
+    headers: res.headers,
+  };
+}
+
+async function endSession(created: Created | undefined): Promise<void> {
+  if (created) await fetch(created.origin + created.location, { method: 'DELETE' }).catch(() => undefined);
+}
+
 export class WhipPublisher {
   readonly pc = loopbackPc();
   readonly track = new MediaStreamTrack({ kind: 'video' });
@@ -62,22 +82,7 @@ export class WhipPublisher {
   async publish(path: string, opts: { trickle?: boolean } = {}): Promise<Created> {
     await this.pc.setLocalDescription(await this.pc.createOffer());
     const offer = this.pc.localDescription!.sdp;
-    const res = await fetch(this.base + path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
-      body: opts.trickle ? stripCandidates(offer) : offer,
-    });
-    const answer = await res.text();
-    assert.equal(res.status, 201, `WHIP POST: ${answer}`);
-    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    this.created = {
-      status: res.status,
-      origin: new URL(res.url).origin,
-      location: new URL(res.headers.get('location')!, res.url).pathname,
-      etag: res.headers.get('etag')!,
-      answer,
-      headers: res.headers,
-    };
+    this.created = await exchange(this.pc, this.base + path, opts.trickle ? stripCandidates(offer) : offer, 'WHIP');
     return this.created;
   }
 
@@ -97,7 +102,7 @@ export class WhipPublisher {
 
   /** DELETE the session (as a WHIP client leaving does), then close. */
   async end(): Promise<void> {
-    if (this.created) await fetch(this.created.origin + this.created.location, { method: 'DELETE' }).catch(() => undefined);
+    await endSession(this.created);
     await this.close();
   }
 }
@@ -114,22 +119,7 @@ export class WhepViewer {
 
   async watch(path: string): Promise<Created> {
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    const res = await fetch(this.base + path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
-      body: this.pc.localDescription!.sdp,
-    });
-    const answer = await res.text();
-    assert.equal(res.status, 201, `WHEP POST: ${answer}`);
-    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    this.created = {
-      status: res.status,
-      origin: new URL(res.url).origin,
-      location: new URL(res.headers.get('location')!, res.url).pathname,
-      etag: res.headers.get('etag')!,
-      answer,
-      headers: res.headers,
-    };
+    this.created = await exchange(this.pc, this.base + path, this.pc.localDescription!.sdp, 'WHEP');
     return this.created;
   }
 
@@ -139,7 +129,7 @@ export class WhepViewer {
 
   /** DELETE the session (as a WHEP player leaving does), then close. */
   async end(): Promise<void> {
-    if (this.created) await fetch(this.created.origin + this.created.location, { method: 'DELETE' }).catch(() => undefined);
+    await endSession(this.created);
     await this.close();
   }
 }
