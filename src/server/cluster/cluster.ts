@@ -260,14 +260,19 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
    * holds it. A claim whose node is unavailable is taken back first.
    */
   async place(room: string): Promise<Placement> {
+    return (await this.claim(room)).placement;
+  }
+
+  /** place(), with the node records it decided on (placeParticipant uses them too). */
+  private async claim(room: string): Promise<{ placement: Placement; records: NodeRecord[] }> {
     const key = this.roomKey(room);
     for (let attempt = 0; attempt < 4; attempt++) {
       const [owner, records] = await Promise.all([this.redis.get(key), this.records()]);
       const self = this.selfInfo(records);
-      if (owner === this.id) return { local: true, node: self };
+      if (owner === this.id) return { placement: { local: true, node: self }, records };
       if (owner) {
         const held = records.find((r) => r.id === owner);
-        if (held) return { local: false, node: strip(held) };
+        if (held) return { placement: { local: false, node: strip(held) }, records };
         // Its node is gone (killed, or cut off): the room can be claimed again.
         await this.redis.eval(DELETE_IF, 1, key, owner);
         this.log.info({ room, node: owner }, 'room claim of an unavailable node released');
@@ -276,7 +281,7 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
       if ((await this.redis.set(key, target.id, 'PX', ROOM_TTL_MS, 'NX')) === 'OK') {
         if (target.id === this.id) this.claims.set(room, Date.now());
         this.log.debug({ room, node: target.id }, 'room placed');
-        return target.id === this.id ? { local: true, node: self } : { local: false, node: target };
+        return { placement: target.id === this.id ? { local: true, node: self } : { local: false, node: target }, records };
       }
       // Somebody claimed it meanwhile: read it again.
     }
@@ -289,8 +294,7 @@ export class Cluster extends EventEmitter<{ error: [Error] }> {
    * others' loads are their last heartbeat's (≤ 2 s old); this node's is counted now.
    */
   async placeParticipant(room: string): Promise<Placement> {
-    const placed = await this.place(room);
-    const records = await this.records();
+    const { placement: placed, records } = await this.claim(room);
     const here = (await this.localState()).peers.filter((p) => p.originNode === undefined).length;
     const withFreshSelf = records.map((r) => (r.id === this.id ? { ...r, load: { ...r.load, participants: here } } : r));
     const owner = withFreshSelf.find((r) => r.id === placed.node.id);
@@ -395,13 +399,12 @@ function strip(r: NodeRecord): NodeInfo {
 const isFull = (n: NodeInfo) => n.load.participants >= (n.load.capacity ?? Number.POSITIVE_INFINITY);
 
 export function leastLoaded(records: NodeRecord[], self: NodeInfo): NodeInfo {
-  const full = isFull;
   let best = self;
   for (const r of records) {
     if (r.id === self.id) continue;
     const a = r.load;
     const b = best.load;
-    const better = full(best) !== full(r) ? full(best) : a.participants < b.participants || (a.participants === b.participants && a.cpu + 0.5 < b.cpu);
+    const better = isFull(best) !== isFull(r) ? isFull(best) : a.participants < b.participants || (a.participants === b.participants && a.cpu + 0.5 < b.cpu);
     if (better) best = strip(r);
   }
   return best;
